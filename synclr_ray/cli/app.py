@@ -1,0 +1,35 @@
+"""The typer application and the options every stage command shares."""
+
+from typing import Annotated
+
+import typer
+
+from synclr_ray.config import Config, load_config
+
+app = typer.Typer(
+    name="synclr",
+    help="SynCLR on Ray: captions -> images -> pretraining -> export -> probe / serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+ConfigOption = Annotated[
+    str,
+    typer.Option("--config", "-c", help="Preset name (tiny, paper-vitb16, paper-vitl14) or a YAML file, local or s3://."),
+]
+RootOption = Annotated[str, typer.Option("--root", "-r", help="Run root: a local directory or an s3:// URI.")]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Dotted config override, e.g. captions.temperature=0.7 (repeatable)."),
+]
+
+
+def resolve_config(config: str, overrides: list[str] | None, *extra: str) -> Config:
+    """Load the config and apply ``--set`` overrides, then the command's own flags (``extra``)."""
+    return load_config(config, [*(overrides or []), *extra])
+
+
+@app.callback()
+def _group() -> None:
+    """SynCLR on Ray: captions -> images -> pretraining -> export -> probe / serve."""

@@ -1,0 +1,39 @@
+"""Start or join a Ray cluster, and the resource placement every stage shares."""
+
+import logging
+import os
+from typing import Any
+
+import ray
+from ray.data import DataContext
+
+from synclr_ray.config.ray import RayConfig
+
+log = logging.getLogger(__name__)
+
+# Ray's reserved node label that separates generation and training nodes on a cluster.
+SUBCLUSTER_LABEL = "ray-subcluster"
+
+
+def init_ray(cfg: RayConfig, **kwargs: Any) -> None:
+    """Join ``cfg.address``/``RAY_ADDRESS`` if given, else start a local cluster sized by ``cfg.num_cpus``.
+
+    A local cluster gets more logical CPUs than cores on purpose: Ray Train reserves its
+    workers first, and Ray Data needs slots left for its actor pools.
+    """
+    DataContext.get_current().enable_progress_bars = cfg.progress_bars
+    if ray.is_initialized():
+        return
+    address = cfg.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        # Workers of a local cluster inherit this process's environment (storage endpoint,
+        # credentials, caches): nothing secret needs to travel in a runtime env.
+        ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, **kwargs)
+    log.info("ray resources: %s", ray.cluster_resources())
+
+
+def label_selector(label: str | None) -> dict[str, str] | None:
+    """Node label selector pinning a stage to one ``ray-subcluster`` group (None: anywhere)."""
+    return {SUBCLUSTER_LABEL: label} if label else None

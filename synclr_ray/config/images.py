@@ -1,0 +1,26 @@
+"""Stage 2: images from captions with Stable Diffusion 1.5 (recipe §2)."""
+
+from typing import Literal
+
+from pydantic import Field
+
+from synclr_ray.config.base import Section
+from synclr_ray.config.ray import PoolConfig
+
+
+class ImagesConfig(Section):
+    """Image synthesis with a diffusers pipeline in a Ray Data actor pool."""
+
+    model: str = Field(
+        "stable-diffusion-v1-5/stable-diffusion-v1-5",
+        description="Hub id, local directory, s3:// directory, or `tiny` for the embedded tiny SD-1.5.",
+    )
+    images_per_caption: int = Field(4, ge=1)
+    guidance_scale: float = Field(2.5, ge=1)
+    scheduler: Literal["ddim", "dpmsolver++"] = "ddim"
+    num_inference_steps: int = Field(50, ge=1)
+    resolution: int = Field(512, ge=8, description="Generation size in pixels (square).")
+    store_size: int = Field(256, ge=8, description="Stored size in pixels (square).")
+    batch_size: int = Field(8, ge=1, description="Captions per generation batch.")
+    num_gpus: float = Field(1.0, ge=0)
+    pool: PoolConfig = PoolConfig(min_size=1, max_size=8)

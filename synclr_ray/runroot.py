@@ -1,0 +1,46 @@
+"""The fixed layout of one experiment under a run root (local dir or s3:// URI)."""
+
+from dataclasses import dataclass
+
+from synclr_ray import storage
+from synclr_ray.config import Config
+
+CONFIG_FILE = "config.yaml"
+
+
+@dataclass(frozen=True)
+class RunRoot:
+    """Paths of every stage's output under one root."""
+
+    root: str
+
+    @property
+    def captions(self) -> str:
+        return storage.join(self.root, "captions")
+
+    @property
+    def images(self) -> str:
+        return storage.join(self.root, "images")
+
+    @property
+    def train(self) -> str:
+        return storage.join(self.root, "train")
+
+    @property
+    def export(self) -> str:
+        return storage.join(self.root, "export")
+
+    @property
+    def eval(self) -> str:
+        return storage.join(self.root, "eval")
+
+    @property
+    def figures(self) -> str:
+        return storage.join(self.root, "figures")
+
+
+def save_config(cfg: Config, output_dir: str) -> str:
+    """Write the resolved config next to an output; returns its URI."""
+    uri = storage.join(output_dir, CONFIG_FILE)
+    storage.write_text(uri, cfg.to_yaml())
+    return uri
