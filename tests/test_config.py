@@ -14,8 +14,8 @@ def test_paper_presets_hold_paper_values():
     b16 = load_config("paper-vitb16")
     assert b16.captions.temperature == 0.8 and b16.captions.top_p == 0.9
     assert b16.images.guidance_scale == 2.5 and b16.images.images_per_caption == 4
-    assert b16.train.model == "vit_base_patch16_224"
-    assert load_config("paper-vitl14").train.model == "vit_large_patch14_224"
+    assert b16.train.backbone.name == "vit_base_patch16_224"
+    assert load_config("paper-vitl14").train.backbone.name == "vit_large_patch14_224"
 
 
 def test_dotted_overrides_are_typed():

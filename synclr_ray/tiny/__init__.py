@@ -1,0 +1,1 @@
+"""Tiny stand-ins of the real generator and encoder architectures, built once, deterministically."""
