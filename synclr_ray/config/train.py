@@ -86,6 +86,8 @@ class TrainConfig(Section):
     num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks).")
     use_gpu: bool = True
     cpus_per_worker: float = Field(1.0, gt=0)
+    loader_tasks: int = Field(8, ge=1, description="Ray tasks (1 CPU each) decoding and cropping one rank's batch.")
+    prefetch_batches: int = Field(2, ge=1, description="Batches per rank cropped ahead of the training step.")
     precision: Literal["bf16", "fp32"] = "bf16"
     checkpoint_every: int = Field(1000, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
