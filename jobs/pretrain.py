@@ -1,0 +1,13 @@
+"""Stage 3: pretraining on ROOT/images, export to ROOT/export, as a Ray job. Takes the options of `synclr pretrain` (see --help).
+
+    ray job submit --address http://HEAD:8265 --working-dir . --runtime-env jobs/runtime_env.yaml \\
+      -- python jobs/pretrain.py -c paper-vitb16 -r s3://BUCKET/run
+"""
+
+import sys
+
+from synclr_ray.cli import main
+
+if __name__ == "__main__":
+    sys.argv[1:1] = ["pretrain"]
+    main()
