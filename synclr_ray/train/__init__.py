@@ -1,0 +1,1 @@
+"""Stage 3: SynCLR pretraining (model, objective, data augmentation, Ray Train loop)."""

@@ -1,0 +1,73 @@
+"""Multi-crop augmentation: 1 global + n local crops per image, BYOL-style, with torchvision.transforms.v2."""
+
+from typing import Any
+
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
+
+from synclr_ray.config.train import CropsConfig
+
+# BYOL's two view recipes; with a single global crop per image, each image draws one of them,
+# so the batch keeps BYOL's mix. Local crops follow DINO (blur 0.5, no solarize).
+_BLUR_SIGMA = (0.1, 2.0)
+_VIEW_BLUR_SOLARIZE = ((1.0, 0.0), (0.1, 0.2))
+_LOCAL_BLUR = 0.5
+_DOWN_UP_P = 0.25
+_DOWN_UP_FACTOR = (0.25, 0.75)
+
+
+class RandomDownUpsample(v2.Transform):
+    """Resize down by a random factor, then back up: the low-resolution look of real photos."""
+
+    def __init__(self, factor: tuple[float, float] = _DOWN_UP_FACTOR) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        height, width = TF.get_size(flat_inputs[0])
+        factor = torch.empty(1).uniform_(*self.factor).item()
+        return {"size": [height, width], "small": [max(1, int(height * factor)), max(1, int(width * factor))]}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        small = self._call_kernel(TF.resize, inpt, params["small"], antialias=True)
+        return self._call_kernel(TF.resize, small, params["size"], interpolation=v2.InterpolationMode.BICUBIC)
+
+
+def _blur(size: int, p: float) -> v2.Transform:
+    kernel = max(3, int(size * 0.1) // 2 * 2 + 1)  # BYOL: 23 px at 224, always odd
+    return v2.RandomApply([v2.GaussianBlur(kernel, sigma=_BLUR_SIGMA)], p=p)
+
+
+def crop_transform(size: int, scale: tuple[float, float], tail: v2.Transform, mean, std) -> v2.Compose:
+    """Random resized crop, flip, colour jitter, grayscale, ``tail`` (blur/solarize), down-upsample, normalise."""
+    return v2.Compose([
+        v2.ToImage(),
+        v2.RandomResizedCrop(size, scale=scale, interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
+        v2.RandomHorizontalFlip(),
+        v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
+        v2.RandomGrayscale(p=0.2),
+        tail,
+        v2.RandomApply([RandomDownUpsample()], p=_DOWN_UP_P),
+        v2.ToDtype(torch.float32, scale=True),
+        v2.Normalize(mean=list(mean), std=list(std)),
+    ])
+
+
+class MultiCrop:
+    """``image -> (global [3, G, G], locals [n, 3, L, L])`` with the crops config's sizes and scales."""
+
+    def __init__(self, cfg: CropsConfig, mean: tuple[float, float, float], std: tuple[float, float, float]) -> None:
+        self.cfg = cfg
+        views = [v2.Compose([_blur(cfg.global_size, blur), v2.RandomSolarize(128, p=solarize)])
+                 for blur, solarize in _VIEW_BLUR_SOLARIZE]
+        self.global_transform = crop_transform(cfg.global_size, cfg.global_scale, v2.RandomChoice(views), mean, std)
+        self.local_transform = crop_transform(cfg.local_size, cfg.local_scale, _blur(cfg.local_size, _LOCAL_BLUR), mean, std)
+
+    def __call__(self, image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
+        image = image.convert("RGB")
+        global_crop = self.global_transform(image).as_subclass(torch.Tensor)
+        size = self.cfg.local_size
+        local = [self.local_transform(image).as_subclass(torch.Tensor) for _ in range(self.cfg.num_local)]
+        return global_crop, torch.stack(local) if local else torch.empty(0, 3, size, size)
