@@ -1,0 +1,1 @@
+"""Helpers of the embedding endpoint: request parsing and limits, image decoding, auth."""

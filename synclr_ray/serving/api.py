@@ -1,0 +1,159 @@
+"""The HTTP contract of ``POST /v1/embeddings``: schemas, and bounded parsing of JSON or multipart bodies."""
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from synclr_ray.config.serve import ServeConfig
+from synclr_ray.serving.decode import decode_base64
+
+
+class EmbeddingOptions(BaseModel):
+    """How features are pooled and whether they are l2-normalised."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pool: Literal["cls", "mean"] = Field("cls", description="CLS token or mean of patch tokens.")
+    normalize: bool = Field(True, description="L2-normalise each embedding.")
+
+
+class EmbeddingRequest(EmbeddingOptions):
+    """JSON body: base64-encoded JPEG/PNG/WebP images (a data-URI prefix is allowed)."""
+
+    images: list[str] = Field(min_length=1)
+
+
+class EmbeddingResponse(BaseModel):
+    """Embeddings in request order."""
+
+    model: str
+    dim: int
+    embeddings: list[list[float]]
+
+
+class ModelInfo(BaseModel):
+    """What the endpoint serves."""
+
+    id: str
+    architecture: str
+    image_size: int
+    feature_dim: int
+    digest: str
+
+
+# OpenAPI description of the body, which the handler parses itself to bound its size.
+REQUEST_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": EmbeddingRequest.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["images"],
+                    "properties": {
+                        "images": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "pool": {"type": "string", "enum": ["cls", "mean"], "default": "cls"},
+                        "normalize": {"type": "boolean", "default": True},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@dataclass
+class ParsedRequest:
+    """A validated request: raw image bytes (not yet decoded) and options."""
+
+    images: list[bytes]
+    pool: Literal["cls", "mean"]
+    normalize: bool
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The body, refused with 413 as soon as it (or its declared length) exceeds ``max_bytes``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+        raise HTTPException(413, f"request body of {declared} bytes is above the limit of {max_bytes}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise HTTPException(413, f"request body is above the limit of {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def parse_request(request: Request, cfg: ServeConfig) -> ParsedRequest:
+    """Validate a JSON or multipart embedding request against the configured limits; 4xx naming the field."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("application/json", "multipart/form-data"):
+        raise HTTPException(415, f"content-type {content_type or '(none)'!r}: use application/json or multipart/form-data")
+    body = await read_body(request, cfg.max_body_bytes)
+    if content_type == "application/json":
+        return _parse_json(body, cfg.max_images_per_request)
+    return await _parse_multipart(request, body, cfg.max_images_per_request)
+
+
+def _validation_error(exc: ValidationError) -> HTTPException:
+    err = exc.errors()[0]
+    field = ".".join(str(part) for part in err["loc"]) or "body"
+    return HTTPException(422, f"{field}: {err['msg']}")
+
+
+def _check_count(count: int, limit: int) -> None:
+    if count > limit:
+        raise HTTPException(413, f"images: {count} images, at most {limit} per request")
+
+
+def _parse_json(body: bytes, max_images: int) -> ParsedRequest:
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPException(400, f"body is not valid JSON ({exc})") from None
+    if isinstance(data, dict) and isinstance(data.get("images"), list):
+        _check_count(len(data["images"]), max_images)  # before decoding any of them
+    try:
+        req = EmbeddingRequest.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_error(exc) from None
+    images = [decode_base64(text, f"images[{i}]") for i, text in enumerate(req.images)]
+    return ParsedRequest(images=images, pool=req.pool, normalize=req.normalize)
+
+
+async def _parse_multipart(request: Request, body: bytes, max_images: int) -> ParsedRequest:
+    async def replay() -> AsyncIterator[bytes]:
+        yield body
+
+    parser = MultiPartParser(request.headers, replay(), max_files=max_images, max_fields=8, max_part_size=1024)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        status = 413 if "Too many files" in exc.message else 400
+        raise HTTPException(status, f"multipart body: {exc.message} (images: at most {max_images} per request)") from None
+    try:
+        uploads = form.getlist("images")
+        if not uploads:
+            raise HTTPException(422, "images: no file parts named 'images'")
+        if any(not isinstance(item, UploadFile) for item in uploads):
+            raise HTTPException(422, "images: every 'images' part must be a file upload")
+        options = {key: form[key] for key in ("pool", "normalize") if key in form}
+        extra = set(form.keys()) - {"images", "pool", "normalize"}
+        if extra:
+            raise HTTPException(422, f"{sorted(extra)[0]}: unknown form field")
+        try:
+            opts = EmbeddingOptions.model_validate(options)
+        except ValidationError as exc:
+            raise _validation_error(exc) from None
+        images = [await item.read() for item in uploads]
+    finally:
+        await form.close()
+    return ParsedRequest(images=images, pool=opts.pool, normalize=opts.normalize)
