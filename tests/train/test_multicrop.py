@@ -1,0 +1,36 @@
+import numpy as np
+import torch
+from PIL import Image
+
+from synclr_ray.config.train import CropsConfig
+from synclr_ray.encoder import IMAGENET_MEAN, IMAGENET_STD
+from synclr_ray.train.multicrop import MultiCrop, RandomDownUpsample
+
+
+def image(seed: int = 0) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (48, 40, 3), dtype=np.uint8))
+
+
+def test_shapes_dtype_and_normalisation():
+    crops = MultiCrop(CropsConfig(global_size=32, local_size=16, num_local=3), IMAGENET_MEAN, IMAGENET_STD)
+    global_crop, local = crops(image().convert("L"))  # any mode becomes RGB
+    assert global_crop.shape == (3, 32, 32) and local.shape == (3, 3, 16, 16)
+    assert global_crop.dtype == local.dtype == torch.float32
+    assert type(global_crop) is torch.Tensor and type(local) is torch.Tensor
+    assert global_crop.min() < 0 < global_crop.max() and global_crop.abs().max() < 3.0 / min(IMAGENET_STD)
+
+
+def test_random_every_call_and_no_locals_when_disabled():
+    torch.manual_seed(0)
+    crops = MultiCrop(CropsConfig(global_size=32, local_size=16, num_local=2), IMAGENET_MEAN, IMAGENET_STD)
+    first, second = crops(image()), crops(image())
+    assert not torch.equal(first[0], second[0]) and not torch.equal(first[1][0], first[1][1])
+    global_crop, local = MultiCrop(CropsConfig(global_size=32, local_size=16, num_local=0), IMAGENET_MEAN, IMAGENET_STD)(image())
+    assert global_crop.shape == (3, 32, 32) and local.shape == (0, 3, 16, 16)
+
+
+def test_down_upsample_keeps_size_and_loses_detail():
+    pixels = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (3, 32, 32), dtype=np.uint8))
+    out = RandomDownUpsample()(pixels)
+    assert out.shape == pixels.shape and out.dtype == torch.uint8
+    assert out.float().std() < pixels.float().std()  # high-frequency noise is smoothed away
