@@ -36,6 +36,8 @@ def decode_image(data: bytes, max_pixels: int, field: str) -> Image.Image:
         raise HTTPException(400, f"{field}: not a JPEG, PNG or WebP image") from None
     except Image.DecompressionBombError:
         raise HTTPException(413, f"{field}: image is larger than {max_pixels} pixels") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise HTTPException(400, f"{field}: truncated or corrupt image ({exc})") from None
     width, height = img.size
     if width * height > max_pixels:
         raise HTTPException(413, f"{field}: image is {width}x{height}, above the limit of {max_pixels} pixels")
