@@ -4,7 +4,7 @@ from PIL import Image
 
 from synclr_ray.config.train import CropsConfig
 from synclr_ray.encoder import IMAGENET_MEAN, IMAGENET_STD
-from synclr_ray.train.multicrop import MultiCrop, RandomDownUpsample
+from synclr_ray.train.multicrop import MultiCrop, RandomDownUpsample, RandomGaussianBlur
 
 
 def image(seed: int = 0) -> Image.Image:
@@ -34,3 +34,9 @@ def test_down_upsample_keeps_size_and_loses_detail():
     out = RandomDownUpsample()(pixels)
     assert out.shape == pixels.shape and out.dtype == torch.uint8
     assert out.float().std() < pixels.float().std()  # high-frequency noise is smoothed away
+
+
+def test_blur_smooths_pil_images():
+    noisy = image()
+    blurred = RandomGaussianBlur(sigma=(1.5, 2.0))(noisy)
+    assert blurred.size == noisy.size and np.asarray(blurred).std() < 0.7 * np.asarray(noisy).std()
