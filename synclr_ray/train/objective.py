@@ -65,6 +65,7 @@ class SynCLR(nn.Module):
     def param_groups(self) -> list[dict]:
         """AdamW groups: decayed weights (``apply_wd`` True) and biases, norms and tokens (never decayed)."""
         tokens = [f"student.backbone.{name}" for name in self.student_backbone.no_weight_decay()] + ["mask_token"]
+        # timm splits on 1-D params, biases and the listed tokens; the 1.0 only marks the decayed group.
         groups = param_groups_weight_decay(self, weight_decay=1.0, no_weight_decay_list=tokens)
         for group in groups:
             group["apply_wd"] = group["weight_decay"] > 0
