@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from synclr_ray.train.losses.ibot import ibot_loss
+from synclr_ray.train.losses.sinkhorn import sinkhorn_knopp
 
 
 def test_weighting_per_image_then_over_all_images():
@@ -13,8 +14,6 @@ def test_weighting_per_image_then_over_all_images():
     masks[1, :4] = True  # image 2 unmasked: counts as 0 in the mean over 3 images
     student, teacher = torch.randn(6, 10), torch.randn(6, 10).clamp(-1, 1)
     loss = ibot_loss(student, teacher, masks, student_temp=0.1, teacher_temp=0.07, sinkhorn_iterations=3)
-    from synclr_ray.train.losses.sinkhorn import sinkhorn_knopp
-
     per_patch = -(sinkhorn_knopp(teacher, 0.07) * F.log_softmax(student / 0.1, dim=-1)).sum(-1)
     expected = (per_patch[:2].mean() + per_patch[2:].mean()) / 3
     torch.testing.assert_close(loss, expected)

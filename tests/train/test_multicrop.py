@@ -40,3 +40,14 @@ def test_blur_smooths_pil_images():
     noisy = image()
     blurred = RandomGaussianBlur(sigma=(1.5, 2.0))(noisy)
     assert blurred.size == noisy.size and np.asarray(blurred).std() < 0.7 * np.asarray(noisy).std()
+
+
+def test_crops_are_a_function_of_the_torch_seed():
+    """Resume and per-image seeding rely on every random choice drawing from torch's generator."""
+    crops = MultiCrop(CropsConfig(global_size=32, local_size=16, num_local=2), IMAGENET_MEAN, IMAGENET_STD)
+    outputs = []
+    for _ in range(2):
+        torch.manual_seed(7)
+        outputs.append([crops(image()) for _ in range(4)])
+    for (g1, l1), (g2, l2) in zip(*outputs):
+        assert torch.equal(g1, g2) and torch.equal(l1, l2)
