@@ -61,6 +61,7 @@ def embed_files(
     import httpx
     import numpy as np
 
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise here
     token = os.environ.get(TOKEN_ENV)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     uploads = [("images", (path.name, path.read_bytes())) for path in files]
