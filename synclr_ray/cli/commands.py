@@ -2,4 +2,5 @@
 
 from synclr_ray.cli import config_cmd  # noqa: F401
 from synclr_ray.cli import eval  # noqa: F401
+from synclr_ray.cli import images  # noqa: F401
 from synclr_ray.cli import serve  # noqa: F401

@@ -1,0 +1,37 @@
+"""``synclr images`` (stage 2) and ``synclr show`` (the samples grid)."""
+
+from typing import Annotated
+
+import typer
+
+from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, app, resolve_config
+
+
+@app.command("images")
+def images(
+    root: RootOption,
+    captions: Annotated[
+        str | None, typer.Option("--captions", help="Caption Parquet folder, local or s3:// (default ROOT/captions).")
+    ] = None,
+    config: ConfigOption = "tiny",
+    overrides: SetOption = None,
+) -> None:
+    """Draw images_per_caption images for every caption into ROOT/images (resumable: reruns draw only what is missing)."""
+    from synclr_ray.images.stage import run_images
+
+    manifest = run_images(resolve_config(config, overrides), root, captions)
+    print(
+        f"{manifest['rows']} captions, {manifest['images']} images in {manifest['units_done']}/{manifest['units']} shards"
+        f" under {root}; {manifest['errors']} captions failed (see images/errors/)"
+    )
+
+
+@app.command("show")
+def show(
+    root: RootOption,
+    rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="Captions to show, one per grid row.")] = 8,
+) -> None:
+    """Write ROOT/figures/samples.png: captions with their images, the caption under each row."""
+    from synclr_ray.images.grid import write_samples_grid
+
+    print(write_samples_grid(root, rows))

@@ -1,0 +1,75 @@
+"""Resolve and load the diffusers Stable Diffusion pipeline an image generator holds."""
+
+import json
+from typing import Any
+
+import torch
+
+from synclr_ray import storage
+from synclr_ray.config.images import ImagesConfig
+
+
+def resolve_model(model: str) -> str:
+    """What ``from_pretrained`` gets: the tiny pipeline's directory, a node-cached copy of an s3:// dir, or as given."""
+    if model == "tiny":
+        from synclr_ray.tiny.diffusion import tiny_sd_path
+
+        return str(tiny_sd_path())
+    if storage.is_s3(model):
+        return str(storage.local_copy(model))
+    return model
+
+
+def make_scheduler(name: str, config: Any) -> Any:
+    """DDIM (deterministic, eta 0: the reference) or multistep DPM-Solver++ (the fast option) from the model's config."""
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+    if name == "ddim":
+        return DDIMScheduler.from_config(config)
+    return DPMSolverMultistepScheduler.from_config(config, algorithm_type="dpmsolver++")
+
+
+def load_pipeline(cfg: ImagesConfig, device: str) -> Any:
+    """A ready ``StableDiffusionPipeline``: fp16 + channels_last (+ torch.compile) on GPU, fp32 on CPU.
+
+    Attention runs through PyTorch SDPA (diffusers' default processor on torch 2).
+    """
+    from diffusers import StableDiffusionPipeline
+
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    extra = {} if cfg.safety_checker else {"safety_checker": None, "requires_safety_checker": False}
+    try:
+        pipe = StableDiffusionPipeline.from_pretrained(resolve_model(cfg.model), dtype=dtype, **extra)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"images.model {cfg.model!r} cannot be loaded: {exc}") from exc
+    if cfg.safety_checker and pipe.safety_checker is None:
+        raise ValueError(f"images.safety_checker is on but images.model {cfg.model!r} has no safety checker")
+    pipe.scheduler = make_scheduler(cfg.scheduler, pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.to(device)
+    if device == "cuda":
+        pipe.unet.to(memory_format=torch.channels_last)
+        pipe.vae.to(memory_format=torch.channels_last)
+        if cfg.compile:
+            pipe.unet = torch.compile(pipe.unet)
+    return pipe
+
+
+def generator_settings(cfg: ImagesConfig, dtype: torch.dtype) -> str:
+    """The ``generator`` column: JSON of the model id and every setting that shapes the pixels."""
+    import diffusers
+
+    settings = {
+        "model": cfg.model,
+        "scheduler": cfg.scheduler,
+        "num_inference_steps": cfg.num_inference_steps,
+        "guidance_scale": cfg.guidance_scale,
+        "resolution": cfg.resolution,
+        "store_size": cfg.store_size,
+        "image_format": cfg.image_format,
+        "quality": cfg.quality,
+        "safety_checker": cfg.safety_checker,
+        "dtype": str(dtype).removeprefix("torch."),
+        "diffusers": diffusers.__version__,
+    }
+    return json.dumps(settings, sort_keys=True)

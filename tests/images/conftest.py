@@ -1,0 +1,64 @@
+"""Helpers for the image stage tests: caption Parquet written by hand, the tiny config at test size."""
+
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from synclr_ray import storage
+from synclr_ray.config import Config, load_config
+
+
+TEST_OVERRIDES = (
+    "images.resolution=32",
+    "images.store_size=32",
+    "images.num_inference_steps=2",
+    "images.shard_captions=2",
+    "images.batch_size=2",
+    "ray.progress_bars=false",
+)
+
+
+@pytest.fixture
+def images_config() -> Callable[..., Config]:
+    """``images_config("images.retries=0", ...)``: the tiny preset at test size (32 px, 2 steps, 2 captions per shard)."""
+
+    def make(*overrides: str) -> Config:
+        return load_config("tiny", [*TEST_OVERRIDES, *overrides])
+
+    return make
+
+
+def _caption_rows(count: int, start: int = 0) -> list[dict[str, Any]]:
+    return [
+        {
+            "caption_id": f"cap-{i:04d}",
+            "caption": f"a photo of a red fox number {i} in a snowy forest",
+            "concept": "red fox",
+            "concept_source": "imagenet-1k",
+            "template": "c -> caption",
+            "seed": i,
+        }
+        for i in range(start, start + count)
+    ]
+
+
+@pytest.fixture
+def caption_rows() -> Callable[..., list[dict[str, Any]]]:
+    """``caption_rows(count, start=0)``: caption rows with the caption stage's schema."""
+    return _caption_rows
+
+
+@pytest.fixture
+def write_captions() -> Callable[[str, list[dict[str, Any]]], str]:
+    """``write_captions(uri, rows)``: one caption Parquet file, local or s3://."""
+
+    def write(uri: str, rows: list[dict[str, Any]]) -> str:
+        fs, path = storage.filesystem(uri)
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        pq.write_table(pa.Table.from_pylist(rows), path, filesystem=fs)
+        return uri
+
+    return write

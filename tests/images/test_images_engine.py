@@ -1,0 +1,86 @@
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from synclr_ray import storage
+from synclr_ray.config import Config, load_config
+from synclr_ray.images.encoding import decode_image
+from synclr_ray.images.engine import ImageGenerator
+from synclr_ray.images.model import load_pipeline
+from synclr_ray.images.schema import ERROR_SCHEMA, IMAGE_SCHEMA
+from synclr_ray.images.seeds import caption_seeds
+from synclr_ray.tiny.diffusion import tiny_sd_path
+
+Rows = Callable[..., list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def generator() -> Iterator[ImageGenerator]:
+    # One thread, as in a 1-CPU Ray actor: on a busy 2-core machine more threads only contend.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield ImageGenerator(load_config("tiny", ["images.resolution=32", "images.store_size=32", "images.num_inference_steps=2"]))
+    torch.set_num_threads(threads)
+
+
+def test_rows_keep_a_captions_images_together_and_are_reproducible(generator: ImageGenerator, caption_rows: Rows) -> None:
+    rows = pa.Table.from_pylist(caption_rows(2))
+    images, errors = generator.generate(rows)
+    assert images.schema == IMAGE_SCHEMA and errors.schema == ERROR_SCHEMA and errors.num_rows == 0
+    assert images["caption_id"].to_pylist() == ["cap-0000", "cap-0001"]
+    for row in images.to_pylist():
+        assert len(row["images"]) == len(row["seeds"]) == 4
+        assert row["seeds"] == caption_seeds(0, row["caption_id"], 0, 4)
+        assert all(decode_image(data).size == (32, 32) for data in row["images"])
+        assert (row["width"], row["height"]) == (32, 32)
+        assert json.loads(row["generator"])["model"] == "tiny"
+        assert row["concept"] == "red fox" and row["template"] == "c -> caption"
+    # Same seeds, same pixels: the second caption drawn alone matches the batch it came from.
+    alone, _ = generator.generate(rows.slice(1, 1))
+    assert alone["images"][0].as_py() == images["images"][1].as_py()
+    # A different image index starts from different noise and gives a different image.
+    pixels = [np.asarray(decode_image(data), dtype=float) for data in images["images"][0].as_py()]
+    assert min(np.abs(pixels[i] - pixels[j]).mean() for i in range(4) for j in range(i + 1, 4)) > 1.0
+
+
+def test_later_epoch_draws_fresh_images(generator: ImageGenerator, caption_rows: Rows) -> None:
+    rows = pa.Table.from_pylist(caption_rows(1))
+    epoch0, _ = generator.generate(rows)
+    generator.epoch = 1
+    try:
+        epoch1, _ = generator.generate(rows)
+    finally:
+        generator.epoch = 0
+    assert epoch1["seeds"][0].as_py() == caption_seeds(0, "cap-0000", 1, 4)
+    assert set(epoch0["images"][0].as_py()).isdisjoint(epoch1["images"][0].as_py())
+
+
+def test_bad_captions_become_error_rows_and_spare_their_batch(generator: ImageGenerator, caption_rows: Rows) -> None:
+    rows = caption_rows(3)
+    rows[1]["caption"] = "   "
+    rows[2]["caption"] = None
+    images, errors = generator.generate(pa.Table.from_pylist(rows))
+    assert images["caption_id"].to_pylist() == ["cap-0000"]
+    assert errors["caption_id"].to_pylist() == ["cap-0001", "cap-0002"]
+    assert errors["error"].to_pylist() == ["caption is empty"] * 2
+
+
+def test_model_from_s3_dir(images_config: Callable[..., Config], s3_bucket: str) -> None:
+    uri = f"{s3_bucket}/models/tiny-sd"
+    storage.upload_dir(tiny_sd_path(), uri)
+    pipe = load_pipeline(images_config(f"images.model={uri}").images, "cpu")
+    assert type(pipe.scheduler).__name__ == "DPMSolverMultistepScheduler"
+    assert pipe.unet.config.cross_attention_dim == pipe.text_encoder.config.hidden_size
+
+
+def test_unusable_model_settings_fail_naming_the_field(images_config: Callable[..., Config], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="images.safety_checker"):
+        load_pipeline(images_config("images.safety_checker=true").images, "cpu")
+    with pytest.raises(ValueError, match="images.model"):
+        load_pipeline(images_config(f"images.model={tmp_path}").images, "cpu")

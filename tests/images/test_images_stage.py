@@ -1,0 +1,91 @@
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import ray
+
+from synclr_ray import storage
+from synclr_ray.config import Config
+from synclr_ray.images import shards
+from synclr_ray.images.schema import IMAGE_SCHEMA
+from synclr_ray.images.seeds import caption_seeds
+from synclr_ray.images.stage import image_dataset, run_images
+
+Rows = Callable[..., list[dict[str, Any]]]
+WriteCaptions = Callable[[str, list[dict[str, Any]]], str]
+
+
+def _image_rows(images_uri: str) -> pa.Table:
+    fs, _ = storage.filesystem(images_uri)
+    files = [storage.filesystem(f)[1] for f in storage.list_files(images_uri, ".parquet")]
+    return pa.concat_tables([pq.read_table(f, filesystem=fs) for f in files])
+
+
+def test_stage_writes_all_captions_once_and_resumes_after_a_crash(
+    ray_cluster: None, root: str, images_config: Callable[..., Config], caption_rows: Rows, write_captions: WriteCaptions
+) -> None:
+    rows = caption_rows(5)
+    rows[2]["caption"] = ""  # recorded in the errors table, not silently dropped
+    write_captions(f"{root}/captions/part-a.parquet", rows[:4])
+    write_captions(f"{root}/captions/more/part-b.parquet", rows[4:])
+    cfg = images_config()
+
+    manifest = run_images(cfg, root)
+    images_uri = f"{root}/images"
+    assert manifest["complete"] and manifest["units"] == 3
+    assert (manifest["rows"], manifest["images"], manifest["errors"]) == (4, 16, 1)
+    table = _image_rows(images_uri)
+    assert table.schema == IMAGE_SCHEMA
+    assert sorted(table["caption_id"].to_pylist()) == ["cap-0000", "cap-0001", "cap-0003", "cap-0004"]
+    assert all(len(images) == 4 for images in table["images"].to_pylist())
+    assert [(e["caption_id"], e["error"]) for e in shards.read_errors(images_uri)] == [("cap-0002", "caption is empty")]
+    assert storage.exists(f"{images_uri}/config.yaml")
+
+    # A crash: one shard never landed (a half-written temp file instead), nor did the manifest.
+    lost = Path(shards.shard_uri(images_uri, "part-a-00001"))
+    lost_rows = pq.read_table(lost)
+    lost.unlink()
+    (lost.parent / ".part-a-00001.parquet.0badc0de.tmp").write_bytes(b"PAR1 half a shard")
+    Path(images_uri, shards.MANIFEST_FILE).unlink()
+    kept = {p.name: p.stat().st_mtime_ns for p in Path(images_uri).glob("*.parquet")}
+
+    manifest = run_images(cfg, root)
+    assert manifest["complete"] and (manifest["rows"], manifest["errors"]) == (4, 1)
+    assert {p.name: p.stat().st_mtime_ns for p in Path(images_uri).glob("*.parquet") if p.name in kept} == kept
+    assert pq.read_table(lost).equals(lost_rows)  # redrawn from the same seeds: identical bytes
+    table = _image_rows(images_uri)
+    assert sorted(table["caption_id"].to_pylist()) == ["cap-0000", "cap-0001", "cap-0003", "cap-0004"]
+
+    assert run_images(cfg, root) == manifest  # complete: nothing to do, nothing rewritten
+    assert {p.name: p.stat().st_mtime_ns for p in Path(images_uri).glob("*.parquet")} == {**kept, lost.name: lost.stat().st_mtime_ns}
+
+    with pytest.raises(ValueError, match="'images.guidance_scale'"):
+        run_images(images_config("images.guidance_scale=4.0"), root)
+
+
+def test_stage_on_s3(
+    ray_cluster: None, s3_bucket: str, images_config: Callable[..., Config], caption_rows: Rows, write_captions: WriteCaptions
+) -> None:
+    root = f"{s3_bucket}/run"
+    write_captions(f"{root}/captions/part-0.parquet", caption_rows(3))
+    manifest = run_images(images_config(), root)
+    assert manifest["complete"] and manifest["rows"] == 3 and manifest["errors"] == 0
+    listed = storage.list_files(f"{root}/images")
+    assert sorted(os.path.basename(f) for f in listed) == [
+        "config.yaml", "manifest.json", "part-0-00000.parquet", "part-0-00001.parquet",
+    ]
+    table = _image_rows(f"{root}/images")
+    assert table.schema == IMAGE_SCHEMA and sorted(table["caption_id"].to_pylist()) == ["cap-0000", "cap-0001", "cap-0002"]
+
+
+def test_image_dataset_draws_epoch_seeded_rows(ray_cluster: None, images_config: Callable[..., Config], caption_rows: Rows) -> None:
+    captions = ray.data.from_items(caption_rows(3))
+    dataset = image_dataset(images_config(), captions, epoch=2)
+    rows = sorted(dataset.take_all(), key=lambda row: row["caption_id"])
+    assert [row["caption_id"] for row in rows] == ["cap-0000", "cap-0001", "cap-0002"]
+    for row in rows:
+        assert list(row["seeds"]) == caption_seeds(0, row["caption_id"], 2, 4) and len(row["images"]) == 4
