@@ -1,0 +1,1 @@
+"""Stage 1: concepts -> in-context prompts -> LLM -> post-processed, deduplicated captions."""

@@ -1,0 +1,28 @@
+"""``synclr captions``: stage 1, resumable caption synthesis under ROOT/captions."""
+
+import json
+from typing import Annotated
+
+import typer
+
+from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, app, resolve_config
+
+
+@app.command("captions")
+def captions(
+    root: RootOption,
+    config: ConfigOption = "tiny",
+    num_captions: Annotated[
+        int | None, typer.Option("--num-captions", "-n", min=1, help="Unique captions wanted (default: captions.num_captions).")
+    ] = None,
+    overrides: SetOption = None,
+) -> None:
+    """Write exactly N unique captions under ROOT/captions; a rerun resumes what is missing."""
+    from synclr_ray.captions.stage import run_captions
+    from synclr_ray.cluster import init_ray
+
+    cfg = resolve_config(config, overrides)
+    init_ray(cfg.ray)
+    manifest = run_captions(cfg, root, num_captions)
+    summary = {k: manifest[k] for k in ("num_captions", "prompts", "filtered", "duplicates", "by_template", "length_words")}
+    print(json.dumps(summary, indent=1))
