@@ -6,3 +6,4 @@ from synclr_ray.cli import demo  # noqa: F401
 from synclr_ray.cli import eval  # noqa: F401
 from synclr_ray.cli import images  # noqa: F401
 from synclr_ray.cli import serve  # noqa: F401
+from synclr_ray.cli import train  # noqa: F401

@@ -1,0 +1,137 @@
+"""Training ingest: image rows -> caption-grouped batches of multi-crops, prepared ahead of compute.
+
+Rows reach each rank through Ray Data (``streaming_split`` of any dataset of image rows, so a
+lazily generated stream works as well as stored Parquet). A rank takes ``captions_per_rank``
+rows at a time, so a caption's images never straddle ranks or batches, and every rank gets the
+same number of batches. Decoding and multi-crop run in Ray tasks (other processes, other cores,
+other nodes if the cluster has them), a few batches ahead of the training step.
+
+Crops are a pure function of ``(seed, epoch, caption_id, image index)``: a resumed run sees
+exactly the crops the uninterrupted run would have, and skipping the batches already trained
+on costs no decoding.
+"""
+
+import hashlib
+import io
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import ray
+import torch
+from PIL import Image
+from ray.data import DataIterator
+
+from synclr_ray.config.train import TrainConfig
+from synclr_ray.encoder import IMAGENET_MEAN, IMAGENET_STD
+from synclr_ray.train.multicrop import MultiCrop
+
+IMAGE_COLUMNS = ("caption_id", "images")
+
+
+@dataclass
+class CropBatch:
+    """One rank's batch, image-major: image ``b`` is image ``b % k`` of caption ``b // k``."""
+
+    global_crops: torch.Tensor  # [C*k, 3, G, G]
+    local_crops: torch.Tensor | None  # [C*k*n, 3, L, L]: the n local crops of image b at b*n .. b*n+n-1
+    labels: torch.Tensor  # [C*k] int64: caption index in the global batch, unique across ranks
+    caption_ids: list[str]
+
+    @property
+    def num_images(self) -> int:
+        return int(self.global_crops.shape[0])
+
+
+def crop_seed(seed: int, epoch: int, caption_id: Any, image_index: int) -> int:
+    """The augmentation seed of one image in one epoch (stable across processes and runs)."""
+    key = f"{seed}:{epoch}:{caption_id}:{image_index}".encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
+
+
+def crop_rows(
+    caption_ids: list[Any], images: list[list[bytes]], cfg: TrainConfig, seed: int, epoch: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Decode and multi-crop the images of some captions: ``(global [m,3,G,G], locals [m,n,3,L,L] | None)``.
+
+    Crops leave as float16: half the bytes through the object store, ample precision for
+    normalised pixels; the training step casts them back.
+    """
+    multicrop = MultiCrop(cfg.crops, IMAGENET_MEAN, IMAGENET_STD)
+    globals_, locals_ = [], []
+    for caption_id, encoded in zip(caption_ids, images, strict=True):
+        for index, data in enumerate(encoded):
+            torch.manual_seed(crop_seed(seed, epoch, caption_id, index))
+            with Image.open(io.BytesIO(data)) as image:
+                global_crop, local_crops = multicrop(image.convert("RGB"))
+            globals_.append(global_crop.to(torch.float16))
+            locals_.append(local_crops.to(torch.float16))
+    local_out = torch.stack(locals_).numpy() if cfg.crops.num_local else None
+    return torch.stack(globals_).numpy(), local_out
+
+
+_crop_task = ray.remote(num_returns=2)(crop_rows)
+
+
+class CaptionBatches:
+    """One rank's caption-grouped batches, epoch by epoch, cropped ahead in Ray tasks."""
+
+    def __init__(self, shard: DataIterator, cfg: TrainConfig, seed: int, rank: int) -> None:
+        self.shard = shard
+        self.cfg = cfg
+        self.seed = seed
+        self.captions_per_rank = cfg.batch_captions // cfg.num_workers
+        self.label_offset = rank * self.captions_per_rank
+        self._task = _crop_task.options(num_cpus=1)
+
+    def stream(self, epoch: int = 0, skip: int = 0) -> Iterator[tuple[int, int, CropBatch]]:
+        """``(epoch, index in epoch, batch)`` from batch ``skip`` of ``epoch`` on, epoch after epoch, without end.
+
+        Skipped batches (already trained on) are never decoded; cropping runs ahead across epoch boundaries.
+        """
+        pending: deque[tuple[int, int, tuple]] = deque()
+        while True:
+            rows = self.shard.iter_batches(
+                batch_size=self.captions_per_rank, batch_format="pyarrow", drop_last=True, prefetch_batches=1
+            )
+            count = 0
+            for index, table in enumerate(rows):
+                count += 1
+                if index < skip:
+                    continue
+                pending.append((epoch, index, self._submit(table, epoch)))
+                if len(pending) > self.cfg.prefetch_batches:
+                    done_epoch, done_index, job = pending.popleft()
+                    yield done_epoch, done_index, self._collect(*job)
+            if not count:
+                raise ValueError(
+                    f"the training data yields no batch: each rank needs at least {self.captions_per_rank} captions "
+                    "(train.batch_captions / train.num_workers)"
+                )
+            epoch, skip = epoch + 1, 0
+
+    def _submit(self, table: Any, epoch: int) -> tuple[list[Any], list[int], list[tuple[ray.ObjectRef, ray.ObjectRef]]]:
+        missing = [name for name in IMAGE_COLUMNS if name not in table.column_names]
+        if missing:
+            raise ValueError(f"training rows lack column(s) {', '.join(missing)} (have {', '.join(table.column_names)})")
+        caption_ids = table.column("caption_id").to_pylist()
+        images = table.column("images").to_pylist()
+        chunk = -(-len(caption_ids) // self.cfg.loader_tasks)
+        refs = [
+            self._task.remote(caption_ids[i : i + chunk], images[i : i + chunk], self.cfg, self.seed, epoch)
+            for i in range(0, len(caption_ids), chunk)
+        ]
+        return caption_ids, [len(encoded) for encoded in images], refs
+
+    def _collect(
+        self, caption_ids: list[Any], counts: list[int], refs: list[tuple[ray.ObjectRef, ray.ObjectRef]]
+    ) -> CropBatch:
+        parts = [ray.get(list(pair)) for pair in refs]
+        global_crops = torch.from_numpy(np.concatenate([g for g, _ in parts]))
+        labels = torch.arange(len(caption_ids)).repeat_interleave(torch.tensor(counts)) + self.label_offset
+        local_crops = None
+        if self.cfg.crops.num_local:
+            local_crops = torch.from_numpy(np.concatenate([l for _, l in parts])).flatten(0, 1)
+        return CropBatch(global_crops, local_crops, labels, [str(c) for c in caption_ids])

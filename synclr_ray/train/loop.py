@@ -1,0 +1,154 @@
+"""The Ray Train loop run by every DDP rank: AdamW, per-step schedules, checkpoints, progress.
+
+Every step is a pure function of (weights, batch, step): the schedules are indexed by step and
+the random state (drop path, masks) is seeded from (seed, step, rank), so a run resumed from a
+checkpoint continues exactly as the uninterrupted run would have.
+"""
+
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+import ray.train
+import ray.train.torch
+import torch
+import torch.distributed as dist
+
+from synclr_ray import storage
+from synclr_ray.config import Config
+from synclr_ray.train import checkpoint
+from synclr_ray.train.checkpoint import TrainState
+from synclr_ray.train.ingest import CaptionBatches, CropBatch
+from synclr_ray.train.masking import MaskGenerator
+from synclr_ray.train.objective import LOSS_TERMS, SynCLR
+from synclr_ray.train.schedules import Schedules, StepValues
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    """The random seed of one rank's training step."""
+    digest = hashlib.blake2b(f"{seed}:{step}:{rank}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+class MetricsLog:
+    """Rank 0's progress: a line per ``log_every`` steps and ``metrics.jsonl`` in the run directory."""
+
+    def __init__(self, run_dir: str, total_steps: int, resumed_step: int) -> None:
+        self.uri = storage.join(run_dir, METRICS_FILE)
+        self.total_steps = total_steps
+        previous = storage.read_text(self.uri).splitlines() if storage.exists(self.uri) else []
+        # A restarted run repeats the steps after its checkpoint: keep only what precedes it.
+        self.lines = [line for line in previous if json.loads(line)["step"] <= resumed_step]
+
+    def write(self, record: dict[str, Any]) -> None:
+        terms = " ".join(f"{name} {record[name]:.4f}" for name in LOSS_TERMS)
+        log.info(
+            "step %d/%d loss %.4f (%s) lr %.3g %.1f img/s data-wait %.1f%%",
+            record["step"], self.total_steps, record["loss"], terms, record["lr"],
+            record["images_per_s"], 100 * record["data_wait"],
+        )  # fmt: skip
+        self.lines.append(json.dumps(record))
+        storage.write_text(self.uri, "\n".join(self.lines) + "\n")
+
+
+def _mean_over_ranks(values: dict[str, float], device: torch.device) -> dict[str, float]:
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return values
+    tensor = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    tensor /= dist.get_world_size()
+    return dict(zip(values, tensor.tolist(), strict=True))
+
+
+def _set_schedule(optimizer: torch.optim.Optimizer, values: StepValues) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = values.lr
+        group["weight_decay"] = values.weight_decay if group["apply_wd"] else 0.0
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """One DDP rank. ``config``: ``cfg`` (Config), ``run_dir`` (URI), ``stop_step`` (int)."""
+    cfg: Config = config["cfg"]
+    tcfg = cfg.train
+    run_dir, stop_step = config["run_dir"], config["stop_step"]
+    context = ray.train.get_context()
+    rank = context.get_world_rank()
+    device = ray.train.torch.get_device()
+
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    module = SynCLR(tcfg)
+    model = ray.train.torch.prepare_model(module, parallel_strategy_kwargs={"find_unused_parameters": True})
+    module = model.module if hasattr(model, "module") else model
+    optimizer = torch.optim.AdamW(module.param_groups(), lr=0.0, betas=tcfg.optim.betas)
+    state = checkpoint.restore(module, optimizer)
+    if state.step:
+        log.info("rank %d resumed at step %d (epoch %d, batch %d)", rank, state.step, state.epoch, state.batch_in_epoch)
+
+    schedules = Schedules(tcfg)
+    masks = MaskGenerator(tcfg.mask, module.grid) if tcfg.loss.ibot else None
+    batches = CaptionBatches(ray.train.get_dataset_shard("train"), tcfg, cfg.seed, rank)
+    metrics = MetricsLog(run_dir, stop_step, state.step) if rank == 0 else None
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16" and device.type == "cuda")
+    world = context.get_world_size()
+
+    if state.step >= stop_step:
+        return
+    window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
+    ready = time.perf_counter()
+    for epoch, index, batch in batches.stream(state.epoch, state.batch_in_epoch):
+        window_wait += time.perf_counter() - ready
+        values = schedules.at(state.step)
+        out = train_step(model, module, optimizer, batch, masks, values, autocast, device, tcfg.optim.grad_clip,
+                          step_seed(cfg.seed, state.step, rank))  # fmt: skip
+        state.step, state.epoch, state.batch_in_epoch = state.step + 1, epoch, index + 1
+        window_images += batch.num_images * world
+        if state.step % tcfg.log_every == 0 or state.step == stop_step:
+            elapsed = time.perf_counter() - window_start
+            record = {"step": state.step, **_mean_over_ranks(out, device), "lr": values.lr,
+                      "weight_decay": values.weight_decay, "momentum": values.momentum,
+                      "teacher_temp": values.teacher_temp, "images_per_s": window_images / elapsed,
+                      "data_wait": window_wait / elapsed, "epoch": state.epoch}  # fmt: skip
+            if metrics is not None:
+                metrics.write(record)
+            window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
+        if state.step % tcfg.checkpoint_every == 0 or state.step == stop_step:
+            checkpoint.report({"step": state.step}, module, optimizer, state, rank)
+        if state.step == stop_step:
+            break
+        ready = time.perf_counter()
+
+
+def train_step(
+    model: torch.nn.Module,
+    module: SynCLR,
+    optimizer: torch.optim.Optimizer,
+    batch: CropBatch,
+    masks: MaskGenerator | None,
+    values: StepValues,
+    autocast: torch.autocast,
+    device: torch.device,
+    grad_clip: float,
+    seed: int,
+) -> dict[str, float]:
+    """One optimiser step and EMA update; returns the loss terms."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    batch_masks = masks(batch.num_images, generator).to(device) if masks is not None else None
+    local_crops = batch.local_crops.to(device).float() if batch.local_crops is not None else None
+    _set_schedule(optimizer, values)
+    with autocast:
+        out = model(batch.global_crops.to(device).float(), local_crops, batch.labels.to(device), batch_masks,
+                    values.teacher_temp)  # fmt: skip
+    optimizer.zero_grad(set_to_none=True)
+    out["loss"].backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
+    optimizer.step()
+    module.update_teacher(values.momentum)
+    return {name: float(value.detach()) for name, value in out.items()}

@@ -1,0 +1,112 @@
+"""Stage 3: pretraining with a Ray Train ``TorchTrainer`` fed by Ray Data, then the encoder export.
+
+Rerunning resumes from the run's latest checkpoint; a run already at its last step only
+re-exports. ``steps`` stops a run early at that step of the configured schedule
+(``train.steps``), so a later run with more steps continues the same schedule.
+"""
+
+import logging
+from typing import Any
+
+import ray
+import ray.data
+from ray.data import ExecutionOptions
+from ray.train import Checkpoint, CheckpointConfig, DataConfig, FailureConfig, Result, RunConfig, ScalingConfig
+from ray.train.torch import TorchTrainer
+
+from synclr_ray import storage
+from synclr_ray.cluster import init_ray, label_selector
+from synclr_ray.config import Config
+from synclr_ray.encoder import export_encoder
+from synclr_ray.runroot import RunRoot, save_config
+from synclr_ray.train.backbone import backbone_model_args
+from synclr_ray.train.checkpoint import load_checkpoint
+from synclr_ray.train.loop import train_loop_per_worker
+from synclr_ray.train.objective import SynCLR
+
+log = logging.getLogger(__name__)
+
+_IN_MEMORY_FRACTION = 0.2
+
+
+def _stop_step(cfg: Config, steps: int | None) -> int:
+    if steps is None:
+        return cfg.train.steps
+    if not 1 <= steps <= cfg.train.steps:
+        raise ValueError(f"steps ({steps}) must be between 1 and train.steps ({cfg.train.steps})")
+    return steps
+
+
+def fit(cfg: Config, dataset: ray.data.Dataset, storage_uri: str, steps: int | None = None) -> Result:
+    """Train on any Ray Dataset of image rows (``caption_id``, ``images``: encoded images of one caption).
+
+    ``storage_uri`` (local or s3://) is the Ray Train run directory: checkpoints, ``metrics.jsonl``
+    and ``config.yaml``. A run there already resumes from its latest checkpoint. Raises the
+    training error if the run failed after ``train.max_failures`` restarts.
+    """
+    tcfg = cfg.train
+    stop_step = _stop_step(cfg, steps)
+    save_config(cfg, storage_uri)
+    filesystem, path = storage.filesystem(storage_uri)
+    parent, name = path.rstrip("/").rsplit("/", 1)
+    # A fixed row order makes the data position in a checkpoint mean the same rows on resume.
+    execution = ExecutionOptions(preserve_order=True)
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"cfg": cfg, "run_dir": storage_uri, "stop_step": stop_step},
+        scaling_config=ScalingConfig(
+            num_workers=tcfg.num_workers,
+            use_gpu=tcfg.use_gpu,
+            resources_per_worker={"CPU": tcfg.cpus_per_worker},
+            label_selector=label_selector(cfg.ray.training_label),
+        ),
+        run_config=RunConfig(
+            name=name,
+            storage_path=parent,
+            storage_filesystem=filesystem,
+            checkpoint_config=CheckpointConfig(num_to_keep=tcfg.keep_checkpoints),
+            failure_config=FailureConfig(max_failures=tcfg.max_failures),
+        ),
+        datasets={"train": dataset},
+        dataset_config=DataConfig(execution_options=execution),
+    )
+    result = trainer.fit()
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+def export_checkpoint(cfg: Config, checkpoint: Checkpoint, export_uri: str) -> int:
+    """Export the teacher backbone of a training checkpoint as a timm encoder; returns the checkpoint's step."""
+    model = SynCLR(cfg.train)
+    with checkpoint.as_directory() as directory:
+        state = load_checkpoint(directory, model)
+    size = cfg.train.crops.global_size
+    export_encoder(
+        model.teacher_backbone, export_uri, image_size=size, model_args=backbone_model_args(cfg.train.backbone, size)
+    )
+    save_config(cfg, export_uri)
+    return state.step
+
+
+def run_pretrain(cfg: Config, root: str, images_uri: str | None = None, steps: int | None = None) -> dict[str, Any]:
+    """Pretrain on ``images_uri`` (default ROOT/images) with Ray Train storage ROOT/train; export to ROOT/export."""
+    run = RunRoot(root)
+    images_uri = images_uri or run.images
+    files = storage.list_files(images_uri, ".parquet")
+    if not files:
+        raise FileNotFoundError(f"no image rows (*.parquet) under {images_uri}: run the images stage or pass --images")
+    init_ray(cfg.ray)
+    filesystem, _ = storage.filesystem(images_uri)
+    paths = [storage.filesystem(f)[1] for f in files]
+    dataset = ray.data.read_parquet(paths, filesystem=filesystem, columns=["caption_id", "images"])
+    size = sum(info.size for info in filesystem.get_file_info(paths))
+    if size < _IN_MEMORY_FRACTION * ray.cluster_resources().get("object_store_memory", 0):
+        # Every epoch re-reads a lazy dataset; rows that fit the object store easily are read once.
+        dataset = dataset.materialize()
+    result = fit(cfg, dataset, run.train, steps)
+    if result.checkpoint is None:
+        raise RuntimeError(f"training under {run.train} produced no checkpoint")
+    step = export_checkpoint(cfg, result.checkpoint, run.export)
+    log.info("exported the teacher encoder at step %d to %s", step, run.export)
+    return {"step": step, "train": run.train, "checkpoint": result.checkpoint.path, "export": run.export}

@@ -1,0 +1,128 @@
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import ray
+import timm
+import torch
+from gratings import write_image_rows
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from synclr_ray.cli import app
+from synclr_ray.config import load_config
+from synclr_ray.encoder import load_encoder
+from synclr_ray.train.backbone import backbone_model_args
+from synclr_ray.train.checkpoint import load_checkpoint
+from synclr_ray.train.objective import SynCLR
+from synclr_ray.train.stage import fit, run_pretrain
+
+# 8 captions, 4 per batch: 2 batches an epoch, so 4 steps cross epoch boundaries.
+SMALL = ["train.batch_captions=4", "train.steps=4", "train.optim.warmup_steps=1", "train.checkpoint_every=2",
+         "train.log_every=1", "train.loader_tasks=1", "ray.progress_bars=false"]  # fmt: skip
+
+
+def _final_checkpoint(train_dir: Path) -> Path:
+    return sorted(train_dir.glob("checkpoint_*"))[-1]
+
+
+def _metrics(train_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (train_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def straight_run(ray_cluster, tmp_path_factory) -> Path:
+    """4 steps in one go."""
+    root = tmp_path_factory.mktemp("straight")
+    write_image_rows(root / "images", 8, size=48)
+    run_pretrain(load_config("tiny", SMALL), str(root))
+    return root
+
+
+def test_resume_equals_straight_run_and_cli_exports(straight_run, tmp_path):
+    root = tmp_path / "resumed"
+    shutil.copytree(straight_run / "images", root / "images")
+    args = ["pretrain", "--root", str(root), "--config", "tiny", *[a for o in SMALL for a in ("--set", o)]]
+    first = CliRunner().invoke(app, [*args, "--steps", "2"], catch_exceptions=False)
+    assert first.exit_code == 0 and "trained to step 2" in first.output
+    assert json.loads((_final_checkpoint(root / "train") / "state.json").read_text())["step"] == 2
+    second = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert second.exit_code == 0 and "trained to step 4" in second.output
+
+    straight, resumed = _final_checkpoint(straight_run / "train"), _final_checkpoint(root / "train")
+    state = json.loads((resumed / "state.json").read_text())
+    assert state == json.loads((straight / "state.json").read_text()) == {"step": 4, "epoch": 1, "batch_in_epoch": 2}
+    # Same data order and crops: the loss of every step matches, and so do the final weights.
+    straight_losses = [m["loss"] for m in _metrics(straight_run / "train")]
+    resumed_losses = [m["loss"] for m in _metrics(root / "train")]
+    assert [m["step"] for m in _metrics(root / "train")] == [1, 2, 3, 4]
+    assert resumed_losses == pytest.approx(straight_losses, rel=1e-5)
+    a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-5), name
+    initial = _initial_weights()
+    assert any(not torch.equal(a[name], initial[name]) for name in a)  # it did train
+    assert (root / "export" / "model.safetensors").is_file() and (root / "train" / "config.yaml").is_file()
+
+
+def _initial_weights() -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    return SynCLR(load_config("tiny", SMALL).train).state_dict()
+
+
+def test_export_loads_in_timm_with_the_teacher_features(straight_run):
+    cfg = load_config("tiny", SMALL).train
+    model = SynCLR(cfg)
+    load_checkpoint(_final_checkpoint(straight_run / "train"), model)
+    teacher = model.teacher_backbone.eval()
+    weights = straight_run / "export" / "model.safetensors"
+    plain = timm.create_model(
+        cfg.backbone.name, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": str(weights)},
+        **backbone_model_args(cfg.backbone, cfg.crops.global_size),
+    ).eval()  # fmt: skip
+    encoder = load_encoder(str(straight_run / "export"))
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        expected = teacher.forward_features(x)
+        assert torch.allclose(plain.forward_features(x), expected, atol=1e-5)
+    assert torch.allclose(encoder.features(x), expected[:, 0], atol=1e-5)
+    assert encoder.info["image_size"] == 64 and encoder.info["feature_dim"] == 192
+
+
+def _kill_a_trainer_when(ready: Path, killed: list[float]) -> None:
+    """Wait for ``ready`` to exist, then SIGKILL one Ray Train worker of this test's own Ray cluster."""
+    raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
+    deadline = time.monotonic() + 300
+    while not ready.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for process in psutil.Process(raylet).children(recursive=True):
+        try:
+            if "RayTrainWorker" in " ".join(process.cmdline()):
+                process.kill()
+                killed.append(time.time())
+                return
+        except psutil.Error:
+            continue
+
+
+def test_a_crashed_worker_is_restarted_from_the_last_checkpoint(ray_cluster, tmp_path):
+    images = write_image_rows(tmp_path / "images", 8, size=48)
+    cfg = load_config("tiny", [*SMALL, "train.steps=6", "train.num_workers=2", "train.cpus_per_worker=0.5",
+                               "train.max_failures=1"])  # fmt: skip
+    train_dir = tmp_path / "train"
+    killed: list[float] = []
+    killer = threading.Thread(target=_kill_a_trainer_when, args=(train_dir / "checkpoint_00000002", killed))
+    killer.start()
+    dataset = ray.data.read_parquet(str(images)).materialize()
+    fit(cfg, dataset, str(train_dir))
+    killer.join()
+    assert killed, "no trainer process was found to kill"
+    final = _final_checkpoint(train_dir)
+    assert json.loads((final / "state.json").read_text())["step"] == 6
+    assert (final / "state.json").stat().st_mtime > killed[0]  # the run finished after the crash
+    assert [m["step"] for m in _metrics(train_dir)] == [1, 2, 3, 4, 5, 6]
