@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from synclr_ray.config.base import Section
 from synclr_ray.config.ray import PoolConfig
@@ -33,3 +33,10 @@ class ImagesConfig(Section):
     num_gpus: float = Field(1.0, ge=0)
     num_cpus: float = Field(1.0, gt=0, description="CPUs per generator actor (also its torch thread count on CPU).")
     pool: PoolConfig = PoolConfig(min_size=1, max_size=8)
+
+    @field_validator("resolution")
+    @classmethod
+    def _latent_grid(cls, value: int) -> int:
+        if value % 8:
+            raise ValueError(f"must be a multiple of 8 (the VAE works on an 8x smaller latent grid)")
+        return value

@@ -44,7 +44,9 @@ class ImageGenerator:
         """``(image rows, error rows)`` for caption rows, in batches of ``images.batch_size``.
 
         A failing batch is retried ``images.retries`` times, then its captions are tried one by
-        one so a single bad caption cannot sink its neighbours.
+        one so a single bad caption cannot sink its neighbours. When every one of them fails
+        alone too, the model rather than the captions is at fault: that raises, so nothing is
+        recorded as drawn and a rerun tries again.
         """
         rows: list[dict[str, Any]] = []
         failures: list[dict[str, Any]] = []
@@ -62,8 +64,10 @@ class ImageGenerator:
                 rows += drawn
                 continue
             log.warning("batch of %d captions failed %d times (%s); trying them one by one", len(batch), 1 + self.cfg.retries, reason)
-            for caption in batch:
-                drawn, reason = self._attempt([caption], attempts=1)
+            alone = [(caption, *self._attempt([caption], attempts=1)) for caption in batch]
+            if all(drawn is None for _, drawn, _ in alone):
+                raise RuntimeError(f"images.model {self.cfg.model!r} fails on every caption of a batch, alone too: {reason}")
+            for caption, drawn, reason in alone:
                 if drawn is not None:
                     rows += drawn
                 else:

@@ -10,7 +10,6 @@ A caption that cannot be drawn becomes an error row instead: the caption fields 
 import pyarrow as pa
 
 CAPTION_TEXT_COLUMNS = ("caption_id", "caption", "concept", "concept_source", "template")
-CAPTION_COLUMNS = (*CAPTION_TEXT_COLUMNS, "seed")
 
 IMAGE_SCHEMA = pa.schema(
     [

@@ -6,9 +6,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from PIL import Image
 
 from synclr_ray import storage
 from synclr_ray.config import Config, load_config
+from synclr_ray.images.encoding import encode_image
+from synclr_ray.images.schema import IMAGE_SCHEMA
 
 
 TEST_OVERRIDES = (
@@ -62,3 +65,29 @@ def write_captions() -> Callable[[str, list[dict[str, Any]]], str]:
         return uri
 
     return write
+
+
+@pytest.fixture
+def image_rows() -> Callable[..., pa.Table]:
+    """``image_rows(count, colours)``: image rows whose images are solid colours (no model needed)."""
+
+    def make(count: int, colours: list[tuple[int, int, int]]) -> pa.Table:
+        images = [encode_image(Image.new("RGB", (32, 32), colour), 32, "jpeg", 95) for colour in colours]
+        rows = [
+            {
+                "caption_id": f"cap-{i}",
+                "caption": f"caption number {i} " + "long words " * 30,
+                "concept": "c",
+                "concept_source": "s",
+                "template": "t",
+                "images": images,
+                "seeds": list(range(len(colours))),
+                "width": 32,
+                "height": 32,
+                "generator": "{}",
+            }
+            for i in range(count)
+        ]
+        return pa.Table.from_pylist(rows, schema=IMAGE_SCHEMA)
+
+    return make

@@ -84,3 +84,10 @@ def test_unusable_model_settings_fail_naming_the_field(images_config: Callable[.
         load_pipeline(images_config("images.safety_checker=true").images, "cpu")
     with pytest.raises(ValueError, match="images.model"):
         load_pipeline(images_config(f"images.model={tmp_path}").images, "cpu")
+
+
+def test_a_model_that_fails_on_every_caption_stops_the_run(caption_rows: Rows) -> None:
+    # DDIM cannot take more steps than the model was trained with: every call fails, alone or not.
+    broken = ImageGenerator(load_config("tiny", ["images.scheduler=ddim", "images.num_inference_steps=1001", "images.retries=0"]))
+    with pytest.raises(RuntimeError, match="fails on every caption of a batch, alone too: ValueError"):
+        broken.generate(pa.Table.from_pylist(caption_rows(2)))
