@@ -25,7 +25,7 @@ def probe(
     overrides: SetOption = None,
 ) -> None:
     """Linear probe and kNN accuracy of an encoder's frozen CLS features, next to a random-init baseline."""
-    from synclr_ray.eval import format_report, run_probe
+    from synclr_ray.eval.probe import format_report, run_probe
 
     report = run_probe(encoder, dataset, resolve_config(config, overrides), json_out)
     print(format_report(report))
@@ -43,7 +43,7 @@ def pca(
     overrides: SetOption = None,
 ) -> None:
     """Figure 5 of the paper: PCA of patch features of the images, as a foreground mask and RGB."""
-    from synclr_ray.eval import write_pca_figure
+    from synclr_ray.eval.pca import write_pca_figure
 
     cfg = resolve_config(config, overrides)
     print(write_pca_figure(encoder, [*images, *(more_images or [])], out, cfg.eval))

@@ -1,6 +1,6 @@
-"""Evaluation of exported encoders: linear probe and kNN against a random baseline, PCA figures."""
+"""Evaluation of exported encoders: linear probe and kNN against a random baseline, PCA figures.
 
-from synclr_ray.eval.pca import write_pca_figure
-from synclr_ray.eval.probe import format_report, run_probe
-
-__all__ = ["format_report", "run_probe", "write_pca_figure"]
+Entry points: `synclr_ray.eval.probe.run_probe` and `synclr_ray.eval.pca.write_pca_figure`.
+Nothing is imported here, so Ray workers that unpickle a light function from this package
+(the dataset labeller) do not import torch.
+"""

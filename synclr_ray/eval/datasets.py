@@ -17,8 +17,6 @@ import numpy as np
 import pyarrow.fs as pafs
 import ray
 from PIL import Image
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from synclr_ray import storage
 
@@ -49,6 +47,10 @@ def load_dataset(spec: str) -> LabelledImages:
 
 def digits() -> LabelledImages:
     """scikit-learn's handwritten digits as 8x8 grayscale PNGs, split 70/30 stratified with a fixed seed."""
+    # imported here: Ray workers that unpickle `_label_from_path` should not pay for sklearn
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     data = load_digits()
     pixels = np.round(data.images * (255 / 16)).astype(np.uint8)
     index = np.arange(len(pixels))

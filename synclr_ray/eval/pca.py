@@ -1,9 +1,10 @@
 """The paper's Figure 5: PCA of patch features, first component as a foreground mask, three as RGB.
 
-One PCA is fitted over the patches of all images together, so colours mean the same thing
-across rows. The first component, rescaled to [0, 1] and oriented so that the image border
-is low (background), is thresholded into a foreground mask; a second 3-component PCA over the
-foreground patches only gives the colours (background black), as in DINOv2's figures.
+The first component is fitted per image, rescaled to [0, 1] and oriented so that the image
+border is low (background), then thresholded into a foreground mask; per image, because over
+unrelated images it mostly tells the images apart. A second, 3-component PCA over the
+foreground patches of all images together gives the colours (background black), so colours
+mean the same thing across rows, as in DINOv2's figures.
 """
 
 import io
@@ -37,21 +38,23 @@ def patch_features(encoder: Encoder, images: list[Image.Image]) -> tuple[torch.T
 def foreground_and_colours(patches: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Foreground mask (images, rows, cols) and RGB colours in [0, 1] (images, rows, cols, 3)."""
     n, h, w, dim = patches.shape
-    flat = patches.reshape(-1, dim)
-    first = PCA(n_components=1).fit_transform(flat)[:, 0]
-    first = (first - first.min()) / max(float(np.ptp(first)), 1e-12)
-    first = first.reshape(n, h, w)
-    border = np.ones((h, w), dtype=bool)
-    border[1:-1, 1:-1] = False
-    if first[:, border].mean() > first.mean():  # the PCA sign is arbitrary: make the border background
-        first = 1 - first
-    mask = first > threshold
-    fitted_on = flat[mask.reshape(-1)] if mask.sum() >= 3 else flat
+    mask = np.stack([_foreground(image.reshape(-1, dim), h, w) > threshold for image in patches])
+    flat, on = patches.reshape(-1, dim), mask.reshape(-1)
+    fitted_on = flat[on] if on.sum() >= 3 else flat
     colours = PCA(n_components=3).fit(fitted_on).transform(flat)
-    ref = colours[mask.reshape(-1)] if mask.sum() >= 3 else colours
+    ref = colours[on] if on.sum() >= 3 else colours
     lo, hi = ref.min(axis=0), ref.max(axis=0)
     colours = np.clip((colours - lo) / np.maximum(hi - lo, 1e-12), 0, 1).reshape(n, h, w, 3)
     return mask, colours * mask[..., None]
+
+
+def _foreground(flat: np.ndarray, h: int, w: int) -> np.ndarray:
+    """One image's first component in [0, 1], high on the object: the PCA sign is arbitrary, the border is background."""
+    first = PCA(n_components=1).fit_transform(flat)[:, 0]
+    first = ((first - first.min()) / max(float(np.ptp(first)), 1e-12)).reshape(h, w)
+    border = np.ones((h, w), dtype=bool)
+    border[1:-1, 1:-1] = False
+    return 1 - first if first[border].mean() > first.mean() else first
 
 
 def pca_figure(encoder: Encoder, images: list[Image.Image], threshold: float, tile: int) -> Image.Image:

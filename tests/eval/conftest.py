@@ -51,3 +51,14 @@ def colour_folder(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A local ImageFolder: 3 colour classes, 12 train and 6 test images per class."""
     return write_image_folder(str(tmp_path_factory.mktemp("colours") / "data"), {"train": 12, "test": 6})
 
+
+
+@pytest.fixture(scope="session")
+def colour_features(ray_cluster, tiny_export: str, colour_folder: str):
+    """Features of `colour_folder` from the tiny export and its seed-7 baseline, in batches of 16."""
+    from synclr_ray.config.eval import EvalConfig
+    from synclr_ray.eval.datasets import load_dataset
+    from synclr_ray.eval.features import extract_features
+
+    cfg = EvalConfig(batch_size=16, num_gpus=0, pool={"min_size": 1, "max_size": 1})
+    return extract_features(load_dataset(colour_folder).rows, tiny_export, cfg, baseline_seed=7)

@@ -4,13 +4,11 @@ from synclr_ray.config.eval import EvalConfig
 from synclr_ray.eval.datasets import load_dataset
 from synclr_ray.eval.features import BASELINE, ENCODER, extract_features
 
-CPU_POOL = {"num_gpus": 0, "pool": {"min_size": 1, "max_size": 1}}
 
-
-def test_features_do_not_depend_on_batch_size(ray_cluster, tiny_export, colour_folder):
-    rows = load_dataset(colour_folder).rows
-    one = extract_features(rows, tiny_export, EvalConfig(batch_size=1, **CPU_POOL), baseline_seed=7)
-    many = extract_features(rows, tiny_export, EvalConfig(batch_size=16, **CPU_POOL), baseline_seed=7)
+def test_features_do_not_depend_on_batch_size(ray_cluster, tiny_export, colour_folder, colour_features):
+    cfg = EvalConfig(batch_size=1, num_gpus=0, pool={"min_size": 1, "max_size": 1})
+    one = extract_features(load_dataset(colour_folder).rows, tiny_export, cfg, baseline_seed=7)
+    many = colour_features  # batches of 16
     assert one.values[ENCODER].shape == (54, 192)
     assert (one.ids == many.ids).all() and (one.labels == many.labels).all() and (one.splits == many.splits).all()
     for model in (ENCODER, BASELINE):
