@@ -21,6 +21,7 @@ import pytest
 from ray.job_submission import JobStatus, JobSubmissionClient
 
 from synclr_ray import storage
+from synclr_ray.captions.stage import committed_files
 from synclr_ray.runroot import CONFIG_FILE, RunRoot
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,7 +135,7 @@ def _stop_head(head: subprocess.Popen, temp_dir: str) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(head.pid, signal.SIGTERM)
     try:
-        head.wait(timeout=5)
+        head.wait(timeout=3)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(head.pid, signal.SIGKILL)
@@ -164,9 +165,9 @@ def test_ray_job_submit_runs_the_caption_job(ray_head, s3_bucket):
         time.sleep(1)
     assert status == JobStatus.SUCCEEDED, client.get_job_logs(submission_id)[-4000:]
 
-    captions = RunRoot(root).captions
-    assert storage.exists(storage.join(captions, CONFIG_FILE))
-    fs, path = storage.filesystem(captions)
-    table = pads.dataset(path, filesystem=fs, format="parquet").to_table()
+    assert storage.exists(storage.join(RunRoot(root).captions, CONFIG_FILE))
+    files = committed_files(root)
+    fs, _ = storage.filesystem(root)
+    table = pads.dataset([storage.filesystem(f)[1] for f in files], filesystem=fs, format="parquet").to_table()
     assert table.num_rows == 6
     assert all(text.strip() for text in table.column("caption").to_pylist())
