@@ -1,11 +1,12 @@
 """Embedding throughput and latency side by side: (a) Ray Serve, (b) raw batched forward, (c) plain FastAPI.
 
-    python bench/serve.py [--arch vit_small_patch16_224] [--image-size 224] [--seconds 10] [--sustain 60]
+    python bench/serve.py [--arch vit_small_patch16_224] [--image-size 224] [--threads 1] [--sustain 60]
 
 (a) is this project's endpoint (dynamic batching); (b) the same model's batched forward in this
 process, the limit; (c) a single-process FastAPI + uvicorn server running the same model per
 request without batching, what one would write instead. Each runs closed-loop at concurrency
-1, 8 and 32 on loopback, one image per request. Prints images/s, p50/p99 latency, errors, the
+1, 8 and 32 on loopback, one image per request, the three modes interleaved in short slices so
+that load from elsewhere on the machine hits them alike. Prints images/s, p50/p99 latency, errors, the
 ratios at concurrency 32 (targets (a)/(b) >= 0.6, (a)/(c) >= 1.5), then a sustained run of (a)
 with the replica's resident memory over time.
 """
@@ -64,22 +65,14 @@ def make_payloads(count: int, size: int) -> list[str]:
 
 def summarize(name: str, conc: int, latencies: list[float], images: int, errors: int, seconds: float) -> dict:
     lat = np.array(latencies) * 1000 if latencies else np.array([float("nan")])
-    row = {
-        "mode": name,
-        "c": conc,
-        "img_s": images / seconds,
-        "p50_ms": float(np.percentile(lat, 50)),
-        "p99_ms": float(np.percentile(lat, 99)),
-        "errors": errors,
-        "requests": len(latencies),
-    }
-    print(f"{name:<22} c={conc:<3} {row['img_s']:8.1f} img/s  p50 {row['p50_ms']:8.1f} ms  "
-          f"p99 {row['p99_ms']:8.1f} ms  errors {errors}  requests {len(latencies)}", flush=True)
+    row = {"mode": name, "c": conc, "img_s": images / seconds, "errors": errors}
+    print(f"{name:<22} c={conc:<3} {row['img_s']:8.1f} img/s  p50 {np.percentile(lat, 50):8.1f} ms  "
+          f"p99 {np.percentile(lat, 99):8.1f} ms  errors {errors}  requests {len(latencies)}", flush=True)
     return row
 
 
 async def closed_loop(url: str, payloads: list[str], conc: int, seconds: float, max_requests: int = 100_000) -> tuple:
-    """``conc`` clients posting back-to-back until the deadline; bounded by ``max_requests``."""
+    """``conc`` clients posting one image back-to-back until the deadline; returns (latencies, images, errors, s)."""
     import httpx
 
     latencies: list[float] = []
@@ -110,40 +103,42 @@ async def closed_loop(url: str, payloads: list[str], conc: int, seconds: float, 
         start = time.perf_counter()
         await asyncio.gather(*(worker(k) for k in range(conc)))
         elapsed = time.perf_counter() - start
-    return latencies, errors, elapsed
+    return latencies, len(latencies), errors, elapsed
 
 
-def bench_http(name: str, url: str, payloads: list[str], seconds: float) -> list[dict]:
-    asyncio.run(closed_loop(url, payloads, 4, 2.0))  # warm up
-    rows = []
-    for conc in LEVELS:
-        latencies, errors, elapsed = asyncio.run(closed_loop(url, payloads, conc, seconds))
-        rows.append(summarize(name, conc, latencies, len(latencies), errors, elapsed))
-    return rows
-
-
-def bench_raw(export: str, payloads: list[str], seconds: float) -> list[dict]:
-    """(b): decode once, then the batched forward at batch size = concurrency."""
-    from synclr_ray.encoder import load_encoder
-
-    enc = load_encoder(export)
-    images = [Image.open(io.BytesIO(base64.b64decode(p))) for p in payloads]
-    rows = []
-    for conc in LEVELS:
-        batch = enc.preprocess([images[i % len(images)] for i in range(conc)])
+def raw_loop(enc, images: list[Image.Image], conc: int, seconds: float) -> tuple:
+    """(b): the batched forward at batch size = concurrency, inputs decoded once; same tuple as ``closed_loop``."""
+    batch = enc.preprocess([images[i % len(images)] for i in range(conc)])
+    latencies = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
         enc.features(batch)
-        latencies = []
-        start = time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            t = time.perf_counter()
-            enc.features(batch)
-            latencies.append(time.perf_counter() - t)
-        elapsed = time.perf_counter() - start
-        rows.append(summarize("(b) raw batched forward", conc, latencies, conc * len(latencies), 0, elapsed))
+        latencies.append(time.perf_counter() - t)
+    return latencies, conc * len(latencies), 0, time.perf_counter() - start
+
+
+def compare(enc, images: list[Image.Image], urls: dict[str, str], payloads: list[str], seconds: float, rounds: int) -> list[dict]:
+    """All modes at each concurrency, interleaved in ``rounds`` slices so load drift hits them alike."""
+    for url in urls.values():
+        asyncio.run(closed_loop(url, payloads, 4, 2.0))  # warm up
+    raw_loop(enc, images, 8, 1.0)
+    rows = []
+    for conc in LEVELS:
+        totals = {name: ([], 0, 0, 0.0) for name in ["(b) raw batched forward", *urls]}
+        for _ in range(rounds):
+            for name in totals:
+                if name in urls:
+                    part = asyncio.run(closed_loop(urls[name], payloads, conc, seconds / rounds))
+                else:
+                    part = raw_loop(enc, images, conc, seconds / rounds)
+                lat, n, err, el = totals[name]
+                totals[name] = (lat + part[0], n + part[1], err + part[2], el + part[3])
+        rows += [summarize(name, conc, *totals[name]) for name in totals]
     return rows
 
 
-def plain_server(export: str, port: int) -> None:
+def plain_server(export: str, port: int, threads: int) -> None:
     """(c): the straightforward server, one forward per request, FastAPI's threadpool for blocking work."""
     import uvicorn
     from fastapi import FastAPI
@@ -152,6 +147,7 @@ def plain_server(export: str, port: int) -> None:
     from synclr_ray.encoder import load_encoder
     from synclr_ray.serving.decode import decode_base64, decode_image
 
+    torch.set_num_threads(threads)
     enc = load_encoder(export)
     api = FastAPI()
 
@@ -213,6 +209,7 @@ def replica_rss_mb() -> float:
 
 
 def sustained(url: str, payloads: list[str], seconds: float, conc: int = 32) -> None:
+    """Closed-loop load on (a) for ``seconds``, sampling the replica's resident memory."""
     samples = []
 
     async def run() -> tuple:
@@ -227,8 +224,7 @@ def sustained(url: str, payloads: list[str], seconds: float, conc: int = 32) -> 
         finally:
             task.cancel()
 
-    latencies, errors, elapsed = asyncio.run(run())
-    summarize(f"(a) sustained {seconds:.0f}s", conc, latencies, len(latencies), errors, elapsed)
+    summarize(f"(a) sustained {seconds:.0f}s", conc, *asyncio.run(run()))
     samples.append(replica_rss_mb())
     warm = samples[1] if len(samples) > 2 else samples[0]
     print(f"replica RSS MiB over the run: {' '.join(f'{s:.0f}' for s in samples)}  "
@@ -239,13 +235,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arch", default="vit_small_patch16_224", help="timm ViT to serve (random weights).")
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--seconds", type=float, default=10, help="Measured seconds per mode and concurrency.")
+    parser.add_argument("--seconds", type=float, default=12, help="Measured seconds per mode and concurrency.")
+    parser.add_argument("--rounds", type=int, default=3, help="Interleaved slices the seconds are split into.")
     parser.add_argument("--sustain", type=float, default=60, help="Seconds of the sustained run (0 skips it).")
     parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="Torch intra-op threads in every mode (1 is steadier on a busy machine).")
     parser.add_argument("--plain-server", nargs=2, metavar=("EXPORT", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plain_server:
-        plain_server(args.plain_server[0], int(args.plain_server[1]))
+        plain_server(args.plain_server[0], int(args.plain_server[1]), args.threads)
         return
 
     import ray
@@ -253,44 +252,46 @@ def main() -> None:
 
     from serve.app import build_app
     from synclr_ray.config import load_config
+    from synclr_ray.encoder import load_encoder
 
-    threads = torch.get_num_threads()
+    threads = args.threads
+    torch.set_num_threads(threads)
     print(f"model {args.arch} @ {args.image_size}px, {os.cpu_count()} cores, torch threads {threads}, "
-          f"{args.seconds:.0f}s per point", flush=True)
+          f"{args.seconds:.0f}s per point in {args.rounds} interleaved slices", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         export = make_export(args.arch, args.image_size, f"{tmp}/export")
         payloads = make_payloads(64, args.image_size)
-        rows = bench_raw(export, payloads, args.seconds)
-
-        port = free_port()
-        plain = subprocess.Popen([sys.executable, __file__, "--plain-server", export, str(port)])
-        try:
-            wait_ready(f"http://127.0.0.1:{port}/healthz")
-            rows += bench_http("(c) plain FastAPI", f"http://127.0.0.1:{port}/v1/embeddings", payloads, args.seconds)
-        finally:
-            plain.terminate()
-            plain.wait()
-
+        enc = load_encoder(export)
+        images = [Image.open(io.BytesIO(base64.b64decode(p))).convert("RGB") for p in payloads]
         cfg = load_config("tiny", [
             f"serve.encoder={export}",
             f"serve.max_batch_size={args.max_batch_size}",
             f"serve.max_ongoing_requests={2 * args.max_batch_size}",
             f"serve.torch_threads={threads}",
         ])
+        plain_port = free_port()
+        plain = subprocess.Popen([sys.executable, __file__, "--plain-server", export, str(plain_port), "--threads", str(threads)])
         ray.init(num_cpus=4, include_dashboard=False, _temp_dir=f"{tmp}/ray", log_to_driver=False)
         try:
             port = free_port()
             serve.start(http_options={"host": "127.0.0.1", "port": port})
             serve.run(build_app(cfg), name="bench", route_prefix="/")
-            url = f"http://127.0.0.1:{port}/v1/embeddings"
-            rows += bench_http("(a) Ray Serve", url, payloads, args.seconds)
-            at = {row["mode"][:3]: row for row in rows if row["c"] == 32}
-            print(f"at c=32: (a)/(b) = {at['(a)']['img_s'] / at['(b)']['img_s']:.2f} (target >= 0.6), "
+            wait_ready(f"http://127.0.0.1:{plain_port}/healthz")
+            urls = {
+                "(c) plain FastAPI": f"http://127.0.0.1:{plain_port}/v1/embeddings",
+                "(a) Ray Serve": f"http://127.0.0.1:{port}/v1/embeddings",
+            }
+            rows = compare(enc, images, urls, payloads, args.seconds, args.rounds)
+            at = {row["mode"][:3]: row for row in rows if row["c"] == LEVELS[-1]}
+            print(f"at c={LEVELS[-1]}: (a)/(b) = {at['(a)']['img_s'] / at['(b)']['img_s']:.2f} (target >= 0.6), "
                   f"(a)/(c) = {at['(a)']['img_s'] / at['(c)']['img_s']:.2f} (target >= 1.5), "
                   f"errors (a) {sum(r['errors'] for r in rows if r['mode'].startswith('(a)'))}", flush=True)
+            plain.terminate()
             if args.sustain > 0:
-                sustained(url, payloads, args.sustain)
+                sustained(urls["(a) Ray Serve"], payloads, args.sustain)
         finally:
+            plain.terminate()
+            plain.wait()
             serve.shutdown()
             ray.shutdown()
 

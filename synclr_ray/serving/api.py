@@ -81,7 +81,7 @@ class ParsedRequest:
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The body, refused with 413 as soon as it (or its declared length) exceeds ``max_bytes``."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise HTTPException(413, f"request body of {declared} bytes is above the limit of {max_bytes}")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -119,6 +119,8 @@ def _parse_json(body: bytes, max_images: int) -> ParsedRequest:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HTTPException(400, f"body is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise HTTPException(400, "body is not valid JSON (nested too deeply)") from None
     if isinstance(data, dict) and isinstance(data.get("images"), list):
         _check_count(len(data["images"]), max_images)  # before decoding any of them
     try:

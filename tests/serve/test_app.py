@@ -121,6 +121,7 @@ def test_modes_are_converted(server):
 
 BAD_REQUESTS = {
     "malformed JSON": (dict(content=b'{"images": [', headers={"content-type": "application/json"}), 400, "JSON"),
+    "deeply nested JSON": (dict(content=b"[" * 100_000, headers={"content-type": "application/json"}), 400, "JSON"),
     "bad base64": (dict(json={"images": ["@@not base64@@"]}), 400, "images[0]: not valid base64"),
     "non-image bytes": (dict(json={"images": [b64(b"hello world" * 10)]}), 400, "images[0]: not a JPEG"),
     "truncated image": (dict(json={"images": [b64(png(random_image(1))[:400])]}), 400, "truncated"),
