@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 
 from ray.data import Dataset
-from ray.data.llm import build_processor, vLLMEngineProcessorConfig
+from ray.data.llm import Processor, build_processor, vLLMEngineProcessorConfig
 
 from synclr_ray.captions.engines import resolve_model
 from synclr_ray.captions.engines.transformers import STOP
@@ -56,8 +56,8 @@ def from_response(row: dict[str, Any], columns: Sequence[str]) -> dict[str, Any]
     return {**{k: row[k] for k in columns}, "generated_text": row["generated_text"]}
 
 
-def generate_vllm(ds: Dataset, cfg: Config, columns: Sequence[str]) -> Dataset:
-    """Add ``generated_text`` through a vLLM processor pinned to the generation node group."""
+def build_vllm_processor(cfg: Config, columns: Sequence[str]) -> Processor:
+    """The vLLM processor, its engine stage pinned to the generation node group."""
     c = cfg.captions
     processor = build_processor(
         processor_config(c),
@@ -68,4 +68,9 @@ def generate_vllm(ds: Dataset, cfg: Config, columns: Sequence[str]) -> Dataset:
     if selector:
         # build_processor exposes no placement option; the engine stage's map_batches takes one.
         processor.get_stage_by_name(ENGINE_STAGE).map_batches_kwargs["label_selector"] = selector
-    return processor(ds)
+    return processor
+
+
+def generate_vllm(ds: Dataset, cfg: Config, columns: Sequence[str]) -> Dataset:
+    """Add ``generated_text`` through the vLLM processor; lazy."""
+    return build_vllm_processor(cfg, columns)(ds)

@@ -1,0 +1,84 @@
+import pyarrow.parquet as pq
+import pytest
+
+from synclr_ray import storage
+from synclr_ray.captions import stage
+from synclr_ray.captions.postprocess import normalise
+from synclr_ray.captions.prompts import caption_id
+from synclr_ray.config import load_config
+from synclr_ray.runroot import RunRoot
+
+FAST = ["captions.backgrounds=generic", "captions.max_new_tokens=30", "captions.batch_size=8"]
+
+
+def test_transformers_engine_through_ray_data(ray_cluster):
+    cfg = load_config("tiny", FAST)
+    rows = stage.marked_dataset(cfg, start=100, count=8).take_all()
+    planner = stage._planner(cfg, None)
+    assert sorted(r["index"] for r in rows) == list(range(100, 108))
+    for row in rows:
+        planned = planner.plan(row["index"])
+        assert row["caption_id"] == caption_id(cfg.seed, row["index"])
+        assert (row["concept"], row["template"], row["seed"]) == (planned["concept"], planned["template"], planned["seed"])
+        assert row["status"] in ("ok", "empty", "too_short", "too_long")
+        assert "\n" not in row["caption"] and row["caption"] == row["caption"].strip()
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert len(ok) >= 4 and all(len(r["caption"].split()) >= cfg.captions.min_words for r in ok)
+
+
+def test_resume_after_injected_failure_on_s3(ray_cluster, s3_bucket, monkeypatch):
+    root = f"{s3_bucket}/run"
+    cfg = load_config("tiny", [*FAST, "captions.num_captions=10", "captions.round_size=5"])
+    out = RunRoot(root).captions
+    real_commit = stage._commit_round
+    calls = []
+
+    def commit_then_crash(progress, info):
+        calls.append(info["dir"])
+        if len(calls) == 2:  # round 1's files are written, its commit never happens
+            raise RuntimeError("injected failure")
+        real_commit(progress, info)
+
+    monkeypatch.setattr(stage, "_commit_round", commit_then_crash)
+    with pytest.raises(RuntimeError, match="injected"):
+        stage.run_captions(cfg, root)
+    first_round = {r["caption_id"] for f in stage.committed_files(root) for r in _rows(f)}
+    assert len(first_round) == 5
+    assert storage.list_files(storage.join(out, "round-00001"), ".parquet")  # an uncommitted partial round
+
+    monkeypatch.setattr(stage, "_commit_round", real_commit)
+    manifest = stage.run_captions(cfg, root)
+    rows = [r for f in stage.committed_files(root) for r in _rows(f)]
+    assert len(rows) == manifest["num_captions"] == 10
+    assert len({r["caption_id"] for r in rows}) == 10
+    assert len({normalise(r["caption"]) for r in rows}) == 10
+    assert first_round <= {r["caption_id"] for r in rows}  # nothing committed was lost or redone
+    assert set(rows[0]) == set(stage.CAPTION_COLUMNS)
+    assert sum(manifest["by_source"].values()) == sum(manifest["by_template"].values()) == 10
+    assert manifest["prompts"] >= 10 + manifest["duplicates"] + sum(manifest["filtered"].values())
+    assert load_config(storage.join(out, "config.yaml")) == cfg
+    assert storage.read_json(storage.join(out, "manifest.json"))["num_captions"] == 10
+
+    again = stage.run_captions(cfg, root)  # idempotent: nothing left to do
+    assert again["rounds"] == manifest["rounds"] and again["prompts"] == manifest["prompts"]
+    with pytest.raises(ValueError, match="made with captions seed=0"):
+        stage.run_captions(load_config("tiny", [*FAST, "seed=1"]), root)
+
+
+def _rows(uri):
+    fs, path = storage.filesystem(uri)
+    return pq.read_table(path, filesystem=fs).to_pylist()
+
+
+def test_backgrounds_are_generated_once_and_used(ray_cluster, root):
+    cfg = load_config(
+        "tiny", [*FAST[1:], "captions.sources={imagenet1k: 1, dtd: 1}", "captions.max_concepts_per_source=3"]
+    )
+    uri = stage.prepare_backgrounds(cfg, root)
+    table = pq.read_table(uri)
+    assert sorted(table["concept"].to_pylist()) == sorted(stage.load_catalog(cfg.captions)[0].concepts)
+    assert all(all(b and ";" not in b for b in bgs) for bgs in table["backgrounds"].to_pylist())
+    written = storage.list_files(uri, ".parquet")
+    assert stage.prepare_backgrounds(cfg, root) == uri and storage.list_files(uri, ".parquet") == written
+    with pytest.raises(ValueError, match="captions.backgrounds: no file"):
+        stage.prepare_backgrounds(load_config("tiny", ["captions.backgrounds=/no/such/table.parquet"]), root)

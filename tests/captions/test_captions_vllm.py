@@ -1,0 +1,53 @@
+import pytest
+from ray.data import ActorPoolStrategy
+
+from synclr_ray.captions.engines.vllm import (
+    ENGINE_STAGE,
+    build_vllm_processor,
+    from_response,
+    processor_config,
+    sampling_params,
+    to_request,
+)
+from synclr_ray.config import load_config
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config(
+        "tiny",
+        ["captions.engine=vllm", "captions.vllm.concurrency=3", "captions.vllm.accelerator_type=A10G", "ray.generation_label=gen"],
+    )
+
+
+def test_processor_config_is_plain_completion_tp1(cfg):
+    pc = processor_config(cfg.captions)
+    assert pc.chat_template_stage is False and pc.tokenize_stage is False and pc.detokenize_stage is False
+    assert pc.engine_kwargs["tensor_parallel_size"] == 1
+    assert pc.engine_kwargs["max_model_len"] == cfg.captions.vllm.max_model_len
+    assert pc.batch_size == cfg.captions.batch_size and pc.accelerator_type == "A10G"
+    assert pc.model_source.endswith("tiny-llm-v1")
+    s3 = processor_config(load_config("tiny", ["captions.model=s3://bucket/llama"]).captions)
+    assert s3.model_source == "s3://bucket/llama"  # Ray downloads it on each GPU node
+
+
+def test_pre_and_post_processing(cfg):
+    row = {"caption_id": "s0-1", "prompt": "tiger =>", "seed": 42}
+    request = to_request(row, cfg.captions)
+    assert request["prompt"] == "tiger =>" and request["caption_id"] == "s0-1"
+    assert request["sampling_params"] == sampling_params(cfg.captions, 42)
+    assert request["sampling_params"] == dict(temperature=0.8, top_p=0.9, max_tokens=40, seed=42, stop=["\n"])
+    response = {**request, "generated_text": " A tiger.\n", "num_generated_tokens": 4, "prompt_token_ids": [1, 2]}
+    assert from_response(response, ["caption_id", "prompt", "seed"]) == {**row, "generated_text": " A tiger.\n"}
+
+
+def test_processor_pins_an_autoscaling_engine_pool_to_generation_nodes(cfg, ray_cluster):
+    processor = build_vllm_processor(cfg, ["prompt", "seed"])
+    assert processor.list_stage_names() == [ENGINE_STAGE]  # vLLM tokenizes itself: no CPU tokenizer stages
+    kw = processor.get_stage_by_name(ENGINE_STAGE).get_dataset_map_batches_kwargs(batch_size=16, data_column="__data")
+    assert kw["label_selector"] == {"ray-subcluster": "gen"}
+    assert kw["accelerator_type"] == "A10G"
+    assert isinstance(kw["compute"], ActorPoolStrategy)
+    assert (kw["compute"].min_size, kw["compute"].max_size) == (1, 3)
+    assert kw["fn_constructor_kwargs"]["engine_kwargs"]["tensor_parallel_size"] == 1
+    assert kw["fn_constructor_kwargs"]["model"].endswith("tiny-llm-v1")
