@@ -67,11 +67,11 @@ class ImageGenerator:
             alone = [(caption, *self._attempt([caption], attempts=1)) for caption in batch]
             if all(drawn is None for _, drawn, _ in alone):
                 raise RuntimeError(f"images.model {self.cfg.model!r} fails on every caption of a batch, alone too: {reason}")
-            for caption, drawn, reason in alone:
+            for caption, drawn, why in alone:
                 if drawn is not None:
                     rows += drawn
                 else:
-                    failures.append({**caption, "error": reason})
+                    failures.append({**caption, "error": why})
         return pa.Table.from_pylist(rows, schema=IMAGE_SCHEMA), pa.Table.from_pylist(failures, schema=ERROR_SCHEMA)
 
     def _attempt(self, captions: list[dict[str, Any]], attempts: int) -> tuple[list[dict[str, Any]] | None, str]:

@@ -3,6 +3,7 @@
 import logging
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -85,7 +86,8 @@ def run_images(cfg: Config, root: str, captions_uri: str | None = None) -> dict[
     Resumable and idempotent: only units without a shard are drawn; the manifest is rewritten
     from what is on storage. Returns the manifest.
     """
-    run = RunRoot(root)
+    # Actors run in other working directories: hand them absolute paths.
+    run = RunRoot(root if storage.is_s3(root) else str(Path(root).absolute()))
     captions_uri = captions_uri or run.captions
     images_uri = run.images
     units = shards.plan_units(captions_uri, cfg.images.shard_captions)
@@ -110,8 +112,8 @@ def _draw_units(cfg: Config, pending: list[shards.Unit], images_uri: str) -> dic
         images += row["rows"] * cfg.images.images_per_caption
         elapsed = time.perf_counter() - started
         log.info(
-            "images: shard %d/%d %s (%d captions, %d errors) | %.2f images/s",
-            len(drawn), len(pending), row["name"], row["rows"], row["errors"], images / elapsed,
+            "images: shard %d/%d %s (%d captions, %d errors, %.1f s) | %.2f images/s",
+            len(drawn), len(pending), row["name"], row["rows"], row["errors"], row["seconds"], images / elapsed,
         )
     return drawn
 

@@ -26,8 +26,15 @@ def _image_rows(images_uri: str) -> pa.Table:
 
 
 def test_stage_writes_all_captions_once_and_resumes_after_a_crash(
-    ray_cluster: None, root: str, images_config: Callable[..., Config], caption_rows: Rows, write_captions: WriteCaptions
+    ray_cluster: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    images_config: Callable[..., Config],
+    caption_rows: Rows,
+    write_captions: WriteCaptions,
 ) -> None:
+    monkeypatch.chdir(tmp_path)
+    root = "run"  # relative, as in `synclr images --root runs/demo`
     rows = caption_rows(5)
     rows[2]["caption"] = ""  # recorded in the errors table, not silently dropped
     write_captions(f"{root}/captions/part-a.parquet", rows[:4])
