@@ -1,5 +1,6 @@
 """Linear probe on frozen features: L-BFGS logistic regression, C swept on a validation split, refit on train+val."""
 
+import logging
 import warnings
 from collections.abc import Sequence
 
@@ -11,6 +12,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from synclr_ray.eval.metrics import accuracies
+
+log = logging.getLogger(__name__)
 
 
 def linear_probe(
@@ -38,7 +41,10 @@ def linear_probe(
         )
     else:
         (fit_x, fit_y), (val_x, val_y) = (train_x, train_y), val
-    sweep = {float(c): accuracies(val_y, _fit(fit_x, fit_y, c, max_iter, seed).predict(val_x))["top1"] for c in cs}
+    sweep = {}
+    for c in cs:
+        sweep[float(c)] = accuracies(val_y, _fit(fit_x, fit_y, c, max_iter, seed).predict(val_x))["top1"]
+        log.info("linear probe: C=%g val top-1 %.4f", c, sweep[float(c)])
     best_c = max(sweep, key=lambda c: (sweep[c], -c))  # ties: the strongest regularisation
     all_x = np.concatenate([fit_x, val_x])
     all_y = np.concatenate([fit_y, val_y])

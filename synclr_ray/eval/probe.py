@@ -1,5 +1,7 @@
 """The probe: encoder vs its random-init baseline, linear probe and kNN on one dataset split."""
 
+import logging
+
 import numpy as np
 
 from synclr_ray import storage
@@ -12,6 +14,8 @@ from synclr_ray.eval.features import BASELINE, ENCODER, Features, extract_featur
 from synclr_ray.eval.knn import knn_probe
 from synclr_ray.eval.linear_probe import linear_probe
 
+log = logging.getLogger(__name__)
+
 MODEL_TITLES = {ENCODER: "encoder", BASELINE: "random-init"}
 
 
@@ -22,6 +26,7 @@ def evaluate(features: Features, cfg: EvalConfig, seed: int) -> dict[str, dict]:
     has_val = "val" in present and test_split == "test"
     results = {}
     for model in features.values:
+        log.info("probing %s features (reporting on %s)", MODEL_TITLES[model], test_split)
         train, test = features.split("train", model), features.split(test_split, model)
         val = features.split("val", model) if has_val else None
         linear = linear_probe(train, test, cfg.probe_cs, val, cfg.val_fraction, cfg.max_iter, seed)
