@@ -27,7 +27,7 @@ SMALL = ["train.batch_captions=4", "train.steps=4", "train.optim.warmup_steps=1"
 
 
 def _final_checkpoint(train_dir: Path) -> Path:
-    return sorted(train_dir.glob("checkpoint_*"))[-1]
+    return sorted(train_dir.glob("checkpoint_0*"))[-1]
 
 
 def _metrics(train_dir: Path) -> list[dict]:
