@@ -11,6 +11,7 @@ from functools import cache
 from importlib import resources
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 import yaml
@@ -25,6 +26,7 @@ from synclr_ray.config import Config
 
 MAX_WORDS = 8
 PER_CONCEPT = 10
+SCHEMA = pa.schema([("concept", pa.string()), ("backgrounds", pa.list_(pa.string()))])
 
 
 @cache

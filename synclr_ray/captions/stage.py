@@ -3,8 +3,9 @@
 Output under ``ROOT/captions/`` (the caption row contract, see README "Stage 1: captions"):
 ``round-NNNNN/*.parquet`` with columns caption_id, caption, concept, concept_source, template,
 seed; ``progress.json`` (the commit log: a round counts only once listed there);
-``manifest.json`` (counts and stats); ``config.yaml``; ``backgrounds/`` (generated backgrounds).
-Read captions with `read_captions`, which sees committed rounds only.
+``manifest.json`` (counts and stats); ``config.yaml``; ``backgrounds.pq`` (generated backgrounds).
+A round is written to a hidden ``.round-NNNNN/`` and moved into place when complete, so a plain
+listing of ``*.parquet`` files sees finished rounds only; `read_captions` reads committed ones.
 """
 
 import logging
@@ -12,6 +13,9 @@ import math
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import ray
 from ray.data import Dataset
 
@@ -31,7 +35,7 @@ CAPTION_COLUMNS = ["caption_id", "caption", "concept", "concept_source", "templa
 PROMPT_COLUMNS = ["index", "caption_id", "concept", "concept_source", "template", "seed", "prompt"]
 PROGRESS_FILE = "progress.json"
 MANIFEST_FILE = "manifest.json"
-BACKGROUNDS_DIR = "backgrounds"
+BACKGROUNDS_FILE = "backgrounds.pq"  # not *.parquet: readers of caption files skip it
 ROWS_PER_PLAN_BLOCK = 4096
 ROWS_PER_DEDUP_PARTITION = 100_000  # few shuffle partitions: each one is an aggregator actor
 
@@ -128,7 +132,7 @@ def _commit_round(progress: _Progress, info: dict[str, Any]) -> None:
 
 
 def prepare_backgrounds(cfg: Config, root: str) -> str | None:
-    """The background table to use: generated once and cached under ROOT/captions, a user table, or None (generic)."""
+    """The background table to use: generated once into ROOT/captions/backgrounds.pq, a user table, or None (generic)."""
     choice = cfg.captions.backgrounds
     if choice == "generic":
         return None
@@ -136,30 +140,43 @@ def prepare_backgrounds(cfg: Config, root: str) -> str | None:
         if not storage.exists(choice):
             raise ValueError(f"captions.backgrounds: no file or directory at {choice}")
         return choice
-    out = RunRoot(root).captions
-    progress = _Progress(out, cfg)
-    uri = storage.join(out, BACKGROUNDS_DIR)
-    if progress.data.get("backgrounds") != uri:
-        storage.delete(uri)  # a partial write from an interrupted run
+    uri = storage.join(RunRoot(root).captions, BACKGROUNDS_FILE)
+    if not storage.exists(uri):  # written atomically: present means complete
         log.info("generating backgrounds for the object concepts")
-        bg.background_dataset(cfg, load_catalog(cfg.captions)).write_parquet(uri)
-        progress.data["backgrounds"] = uri
-        progress.save()
+        # One short row per concept (~11k for the paper's sources), small enough to gather.
+        rows = bg.background_dataset(cfg, load_catalog(cfg.captions)).take_all()
+        table = pa.Table.from_pylist(rows, schema=bg.SCHEMA)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink)
+        storage.write_bytes(uri, sink.getvalue().to_pybytes())
     return uri
 
 
-def _round_uri(out: str, number: int) -> str:
-    return storage.join(out, f"round-{number:05d}")
+def _round_uri(out: str, number: int, staging: bool = False) -> str:
+    """A round's directory; while it is being written it is hidden (``.``-prefixed) from file listings."""
+    return storage.join(out, f"{'.' if staging else ''}round-{number:05d}")
+
+
+def _publish(out: str, number: int) -> None:
+    """Move a fully written round from its hidden staging directory to its visible one."""
+    fs, staged = storage.filesystem(_round_uri(out, number, staging=True))
+    final = storage.filesystem(_round_uri(out, number))[1]
+    fs.create_dir(final, recursive=True)
+    for info in fs.get_file_info(pafs.FileSelector(staged, recursive=True)):
+        if info.type == pafs.FileType.File:
+            fs.move(info.path, f"{final}/{info.base_name}")
+    fs.delete_dir(staged)
 
 
 def _remove_uncommitted(out: str, progress: _Progress) -> None:
+    """Delete staged or published rounds that ``progress.json`` does not list (an interrupted run)."""
     committed = {r["dir"] for r in progress.rounds}
     fs, path = storage.filesystem(out)
-    prefix = "s3://" if storage.is_s3(out) else ""
-    for uri in storage.list_files(out, ".parquet"):
-        name = uri.removeprefix(prefix).removeprefix(path).strip("/").split("/")[0]
-        if name.startswith("round-") and name not in committed:
-            storage.delete(storage.join(out, name))
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        return
+    for info in fs.get_file_info(pafs.FileSelector(path)):
+        if info.base_name.lstrip(".").startswith("round-") and info.base_name not in committed:
+            storage.delete(storage.join(out, info.base_name))
 
 
 def _run_round(
@@ -170,7 +187,8 @@ def _run_round(
     unique = _dedup(marked, committed, rows_hint=count + have).materialize()
     kept = unique.sort("index").limit(need).materialize() if unique.count() > need else unique
     name = _round_uri(out, number).rsplit("/", 1)[1]
-    kept.select_columns(CAPTION_COLUMNS).write_parquet(_round_uri(out, number))
+    kept.select_columns(CAPTION_COLUMNS).write_parquet(_round_uri(out, number, staging=True))
+    _publish(out, number)
     return {
         "dir": name,
         "start": start,
@@ -252,7 +270,6 @@ def run_captions(cfg: Config, root: str, num_captions: int | None = None) -> dic
     _remove_uncommitted(out, progress)
     save_config(cfg, out)
     backgrounds = prepare_backgrounds(cfg, root)
-    progress = _Progress(out, cfg)
     have = sum(r["kept"] for r in progress.rounds)
     if have > target:
         raise ValueError(f"{out} already holds {have} captions, more than the {target} requested: use a new --root")

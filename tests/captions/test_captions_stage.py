@@ -44,7 +44,7 @@ def test_resume_after_injected_failure_on_s3(ray_cluster, s3_bucket, monkeypatch
         stage.run_captions(cfg, root)
     first_round = {r["caption_id"] for f in stage.committed_files(root) for r in _rows(f)}
     assert len(first_round) == 5
-    assert storage.list_files(storage.join(out, "round-00001"), ".parquet")  # an uncommitted partial round
+    assert storage.list_files(storage.join(out, "round-00001"), ".parquet")  # written but never committed
 
     monkeypatch.setattr(stage, "_commit_round", real_commit)
     manifest = stage.run_captions(cfg, root)
@@ -78,7 +78,8 @@ def test_backgrounds_are_generated_once_and_used(ray_cluster, root):
     table = pq.read_table(uri)
     assert sorted(table["concept"].to_pylist()) == sorted(stage.load_catalog(cfg.captions)[0].concepts)
     assert all(all(b and ";" not in b for b in bgs) for bgs in table["backgrounds"].to_pylist())
-    written = storage.list_files(uri, ".parquet")
-    assert stage.prepare_backgrounds(cfg, root) == uri and storage.list_files(uri, ".parquet") == written
+    written = storage.read_bytes(uri)
+    assert stage.prepare_backgrounds(cfg, root) == uri and storage.read_bytes(uri) == written  # cached, not redone
+    assert not storage.list_files(RunRoot(root).captions, ".parquet")  # caption-file readers never see it
     with pytest.raises(ValueError, match="captions.backgrounds: no file"):
         stage.prepare_backgrounds(load_config("tiny", ["captions.backgrounds=/no/such/table.parquet"]), root)
