@@ -61,8 +61,17 @@ def image_dataset(cfg: Config, captions: ray.data.Dataset, epoch: int = 0) -> ra
     )
 
 
+_SUMMARY_SCHEMA = pa.schema(
+    [("name", pa.string()), ("rows", pa.int64()), ("errors", pa.int64()), ("seconds", pa.float64()), ("failure", pa.string())]
+)
+
+
 class ShardWriter:
-    """Ray Data callable: units in, one summary row per unit out; draws a unit and writes its shard."""
+    """Ray Data callable: units in, one summary row per unit out; draws a unit and writes its shard.
+
+    A unit that fails is reported in its summary (``failure``) rather than raised, so the
+    other units still land and the driver can name the cause in one line.
+    """
 
     def __init__(self, cfg: Config, images_uri: str) -> None:
         self.generator = ImageGenerator(cfg)
@@ -72,12 +81,16 @@ class ShardWriter:
         summaries = []
         for unit in (shards.Unit(**row) for row in units.to_pylist()):
             started = time.perf_counter()
-            images, errors = self.generator.generate(shards.read_captions(unit))
-            shards.write_shard(self.images_uri, unit.name, images, errors)
-            summaries.append(
-                {"name": unit.name, "rows": images.num_rows, "errors": errors.num_rows, "seconds": time.perf_counter() - started}
-            )
-        return pa.Table.from_pylist(summaries)
+            summary = {"name": unit.name, "rows": 0, "errors": 0, "failure": None}
+            try:
+                images, errors = self.generator.generate(shards.read_captions(unit))
+                shards.write_shard(self.images_uri, unit.name, images, errors)
+                summary.update(rows=images.num_rows, errors=errors.num_rows)
+            except Exception as exc:  # reported to the driver, which fails the run after the other units
+                log.exception("shard %s failed", unit.name)
+                summary["failure"] = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+            summaries.append({**summary, "seconds": time.perf_counter() - started})
+        return pa.Table.from_pylist(summaries, schema=_SUMMARY_SCHEMA)
 
 
 def run_images(cfg: Config, root: str, captions_uri: str | None = None) -> dict[str, Any]:
@@ -96,26 +109,38 @@ def run_images(cfg: Config, root: str, captions_uri: str | None = None) -> dict[
     pending = [unit for unit in units if unit.name not in done]
     save_config(cfg, images_uri)
     log.info("images: %d of %d shards to draw (%d captions) into %s", len(pending), len(units), sum(u.stop - u.start for u in pending), images_uri)
-    drawn = _draw_units(cfg, pending, images_uri) if pending else {}
-    return _write_manifest(cfg, units, images_uri, captions_uri, drawn)
+    drawn, failures = _draw_units(cfg, pending, images_uri) if pending else ({}, {})
+    manifest = _write_manifest(cfg, units, images_uri, captions_uri, drawn)
+    if failures:
+        name, reason = next(iter(failures.items()))
+        raise RuntimeError(f"{len(failures)} of {len(pending)} shards failed (rerun to retry them), e.g. {name}: {reason}")
+    return manifest
 
 
-def _draw_units(cfg: Config, pending: list[shards.Unit], images_uri: str) -> dict[str, dict[str, Any]]:
+def _draw_units(
+    cfg: Config, pending: list[shards.Unit], images_uri: str
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """Summaries of the units drawn, and the reason of each unit that failed."""
     init_ray(cfg.ray)
     summaries = ray.data.from_items([asdict(unit) for unit in pending]).map_batches(
         ShardWriter, fn_constructor_kwargs={"cfg": cfg, "images_uri": images_uri}, batch_size=1, **_map_options(cfg)
     )
     drawn: dict[str, dict[str, Any]] = {}
+    failures: dict[str, str] = {}
     started, images = time.perf_counter(), 0
     for row in summaries.iter_rows():
+        if row["failure"]:
+            failures[row["name"]] = row["failure"]
+            log.error("images: shard %s failed: %s", row["name"], row["failure"])
+            continue
         drawn[row["name"]] = {"name": row["name"], "rows": row["rows"], "errors": row["errors"]}
         images += row["rows"] * cfg.images.images_per_caption
-        elapsed = time.perf_counter() - started
         log.info(
             "images: shard %d/%d %s (%d captions, %d errors, %.1f s) | %.2f images/s",
-            len(drawn), len(pending), row["name"], row["rows"], row["errors"], row["seconds"], images / elapsed,
+            len(drawn) + len(failures), len(pending), row["name"], row["rows"], row["errors"], row["seconds"],
+            images / (time.perf_counter() - started),
         )
-    return drawn
+    return drawn, failures
 
 
 def _check_same_settings(cfg: Config, images_uri: str) -> None:

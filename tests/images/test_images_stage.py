@@ -35,43 +35,53 @@ def test_stage_writes_all_captions_once_and_resumes_after_a_crash(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     root = "run"  # relative, as in `synclr images --root runs/demo`
-    rows = caption_rows(5)
+    rows = caption_rows(7)
     rows[2]["caption"] = ""  # recorded in the errors table, not silently dropped
     write_captions(f"{root}/captions/part-a.parquet", rows[:4])
-    write_captions(f"{root}/captions/more/part-b.parquet", rows[4:])
+    write_captions(f"{root}/captions/more/part-b.parquet", rows[4:5])
+    bad = Path(write_captions(f"{root}/captions/part-c.parquet", rows[5:]))
+    _corrupt_first_page(bad)  # its footer still reads: found only when the unit is drawn
     cfg = images_config()
-
-    manifest = run_images(cfg, root)
     images_uri = f"{root}/images"
-    assert manifest["complete"] and manifest["units"] == 3
-    assert (manifest["rows"], manifest["images"], manifest["errors"]) == (4, 16, 1)
+
+    with pytest.raises(RuntimeError, match=r"1 of 4 shards failed .*part-c-00000: CaptionInputError: caption file .*part-c.parquet"):
+        run_images(cfg, root)
+    manifest = storage.read_json(f"{images_uri}/{shards.MANIFEST_FILE}")
+    assert not manifest["complete"] and (manifest["units_done"], manifest["rows"], manifest["errors"]) == (3, 4, 1)
+    assert storage.exists(f"{images_uri}/config.yaml")
     table = _image_rows(images_uri)
     assert table.schema == IMAGE_SCHEMA
     assert sorted(table["caption_id"].to_pylist()) == ["cap-0000", "cap-0001", "cap-0003", "cap-0004"]
     assert all(len(images) == 4 for images in table["images"].to_pylist())
     assert [(e["caption_id"], e["error"]) for e in shards.read_errors(images_uri)] == [("cap-0002", "caption is empty")]
-    assert storage.exists(f"{images_uri}/config.yaml")
 
-    # A crash: one shard never landed (a half-written temp file instead), nor did the manifest.
+    # The input is repaired; meanwhile a crash lost a shard (a half-written temp file instead).
+    write_captions(str(bad), rows[5:])
     lost = Path(shards.shard_uri(images_uri, "part-a-00001"))
     lost_rows = pq.read_table(lost)
     lost.unlink()
     (lost.parent / ".part-a-00001.parquet.0badc0de.tmp").write_bytes(b"PAR1 half a shard")
-    Path(images_uri, shards.MANIFEST_FILE).unlink()
     kept = {p.name: p.stat().st_mtime_ns for p in Path(images_uri).glob("*.parquet")}
 
     manifest = run_images(cfg, root)
-    assert manifest["complete"] and (manifest["rows"], manifest["errors"]) == (4, 1)
+    assert manifest["complete"] and (manifest["units_done"], manifest["rows"], manifest["images"], manifest["errors"]) == (4, 6, 24, 1)
     assert {p.name: p.stat().st_mtime_ns for p in Path(images_uri).glob("*.parquet") if p.name in kept} == kept
     assert pq.read_table(lost).equals(lost_rows)  # redrawn from the same seeds: identical bytes
     table = _image_rows(images_uri)
-    assert sorted(table["caption_id"].to_pylist()) == ["cap-0000", "cap-0001", "cap-0003", "cap-0004"]
+    assert sorted(table["caption_id"].to_pylist()) == [f"cap-{i:04d}" for i in range(7) if i != 2]
 
+    stamps = {p.name: p.stat().st_mtime_ns for p in Path(images_uri).glob("*.parquet")}
     assert run_images(cfg, root) == manifest  # complete: nothing to do, nothing rewritten
-    assert {p.name: p.stat().st_mtime_ns for p in Path(images_uri).glob("*.parquet")} == {**kept, lost.name: lost.stat().st_mtime_ns}
+    assert {p.name: p.stat().st_mtime_ns for p in Path(images_uri).glob("*.parquet")} == stamps
 
     with pytest.raises(ValueError, match="'images.guidance_scale'"):
         run_images(images_config("images.guidance_scale=4.0"), root)
+
+
+def _corrupt_first_page(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[4:40] = b"\xff" * 36  # after the leading magic: the first page header
+    path.write_bytes(bytes(data))
 
 
 def test_stage_on_s3(
