@@ -40,7 +40,8 @@ ROWS_PER_PLAN_BLOCK = 4096
 ROWS_PER_DEDUP_PARTITION = 100_000  # few shuffle partitions: each one is an aggregator actor
 
 
-def _planner(cfg: Config, backgrounds: str | None) -> PromptPlanner:
+def prompt_planner(cfg: Config, backgrounds: str | None) -> PromptPlanner:
+    """The planner of prompt rows, with backgrounds from ``backgrounds`` (a table URI) or the config."""
     c = cfg.captions
     if backgrounds is None and c.backgrounds not in ("generate", "generic"):
         backgrounds = c.backgrounds
@@ -50,7 +51,7 @@ def _planner(cfg: Config, backgrounds: str | None) -> PromptPlanner:
 
 def prompt_dataset(cfg: Config, start: int, count: int, backgrounds: str | None = None) -> Dataset:
     """Lazy prompt rows for caption indices ``[start, start + count)``; bad concept sources fail here."""
-    planner = _planner(cfg, backgrounds)
+    planner = prompt_planner(cfg, backgrounds)
     blocks = max(1, math.ceil(count / ROWS_PER_PLAN_BLOCK))
     return ray.data.range(count, override_num_blocks=blocks).map_batches(planner, fn_kwargs={"offset": start})
 
@@ -63,7 +64,8 @@ def marked_dataset(cfg: Config, start: int, count: int, backgrounds: str | None 
     )
 
 
-def _ok_rows(batch: dict[str, np.ndarray], columns: list[str]) -> dict[str, np.ndarray]:
+def keep_ok_rows(batch: dict[str, np.ndarray], columns: list[str]) -> dict[str, np.ndarray]:
+    """Ray Data UDF: the ``columns`` of rows that passed every post-processing rule."""
     keep = batch["status"] == "ok"
     return {c: batch[c][keep] for c in columns}
 
@@ -74,7 +76,7 @@ def caption_dataset(cfg: Config, start: int, count: int, backgrounds: str | None
     Rows failing a post-processing rule are dropped, so fewer than ``count`` come out;
     exact dedup across a whole run is `run_captions`' job.
     """
-    return marked_dataset(cfg, start, count, backgrounds).map_batches(_ok_rows, fn_kwargs={"columns": CAPTION_COLUMNS})
+    return marked_dataset(cfg, start, count, backgrounds).map_batches(keep_ok_rows, fn_kwargs={"columns": CAPTION_COLUMNS})
 
 
 def _old_keys(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -100,7 +102,7 @@ def _first_new(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 def _dedup(new: Dataset, committed: list[str], rows_hint: int) -> Dataset:
     """New rows whose normalised caption is unique within them and absent from ``committed`` files."""
     columns = ["key", "index", *CAPTION_COLUMNS]
-    rows = new.map_batches(_ok_rows, fn_kwargs={"columns": columns})
+    rows = new.map_batches(keep_ok_rows, fn_kwargs={"columns": columns})
     if committed:
         rows = rows.union(ray.data.read_parquet(committed, columns=["caption"]).map_batches(_old_keys))
     partitions = max(1, math.ceil(rows_hint / ROWS_PER_DEDUP_PARTITION))

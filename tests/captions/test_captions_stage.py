@@ -14,7 +14,7 @@ FAST = ["captions.backgrounds=generic", "captions.max_new_tokens=30", "captions.
 def test_transformers_engine_through_ray_data(ray_cluster):
     cfg = load_config("tiny", FAST)
     rows = stage.marked_dataset(cfg, start=100, count=8).take_all()
-    planner = stage._planner(cfg, None)
+    planner = stage.prompt_planner(cfg, None)
     assert sorted(r["index"] for r in rows) == list(range(100, 108))
     for row in rows:
         planned = planner.plan(row["index"])
