@@ -38,6 +38,11 @@ class RunRoot:
     def figures(self) -> str:
         return storage.join(self.root, "figures")
 
+    @property
+    def stream(self) -> str:
+        """Image rows written through by the streaming pipeline, one folder per generation epoch."""
+        return storage.join(self.root, "stream")
+
 
 def save_config(cfg: Config, output_dir: str) -> str:
     """Write the resolved config next to an output; returns its URI."""

@@ -14,7 +14,7 @@ import torch
 from synclr_ray.config import Config
 from synclr_ray.images.encoding import encode_image
 from synclr_ray.images.model import generator_settings, load_pipeline
-from synclr_ray.images.schema import CAPTION_TEXT_COLUMNS, ERROR_SCHEMA, IMAGE_SCHEMA
+from synclr_ray.images.schema import CAPTION_TEXT_COLUMNS, EPOCH_COLUMN, ERROR_SCHEMA, IMAGE_SCHEMA
 from synclr_ray.images.seeds import caption_seeds
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,10 @@ class ImageGenerator:
         rows: list[dict[str, Any]] = []
         failures: list[dict[str, Any]] = []
         pending = []
-        for caption in captions.select(list(CAPTION_TEXT_COLUMNS)).to_pylist():
+        # A streaming run tags each caption with its generation epoch: seeds follow it, and it is kept.
+        streamed = EPOCH_COLUMN in captions.column_names
+        columns = [*CAPTION_TEXT_COLUMNS, EPOCH_COLUMN] if streamed else list(CAPTION_TEXT_COLUMNS)
+        for caption in captions.select(columns).to_pylist():
             problem = _invalid(caption)
             if problem:
                 failures.append({**caption, "error": problem})
@@ -72,7 +75,8 @@ class ImageGenerator:
                     rows += drawn
                 else:
                     failures.append({**caption, "error": why})
-        return pa.Table.from_pylist(rows, schema=IMAGE_SCHEMA), pa.Table.from_pylist(failures, schema=ERROR_SCHEMA)
+        schema = IMAGE_SCHEMA.append(pa.field(EPOCH_COLUMN, pa.int64())) if streamed else IMAGE_SCHEMA
+        return pa.Table.from_pylist(rows, schema=schema), pa.Table.from_pylist(failures, schema=ERROR_SCHEMA)
 
     def _attempt(self, captions: list[dict[str, Any]], attempts: int) -> tuple[list[dict[str, Any]] | None, str]:
         reason = ""
@@ -86,7 +90,7 @@ class ImageGenerator:
     @torch.inference_mode()
     def _draw(self, captions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         count = self.cfg.images_per_caption
-        seeds = [caption_seeds(self.run_seed, c["caption_id"], self.epoch, count) for c in captions]
+        seeds = [caption_seeds(self.run_seed, c["caption_id"], c.get(EPOCH_COLUMN, self.epoch), count) for c in captions]
         # CPU generators: the initial noise of a seed is the same on every device.
         generators = [torch.Generator().manual_seed(seed) for per_caption in seeds for seed in per_caption]
         output = self.pipe(

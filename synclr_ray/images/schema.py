@@ -10,6 +10,7 @@ A caption that cannot be drawn becomes an error row instead: the caption fields 
 import pyarrow as pa
 
 CAPTION_TEXT_COLUMNS = ("caption_id", "caption", "concept", "concept_source", "template")
+EPOCH_COLUMN = "epoch"  # optional: the generation epoch of a streaming run (int64), kept on image rows
 
 IMAGE_SCHEMA = pa.schema(
     [
