@@ -30,8 +30,11 @@ def images(
 def show(
     root: RootOption,
     rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="Captions to show, one per grid row.")] = 8,
+    images: Annotated[
+        str | None, typer.Option("--images", help="Image rows to show (default ROOT/images; e.g. ROOT/stream).")
+    ] = None,
 ) -> None:
     """Write ROOT/figures/samples.png: captions with their images, the caption under each row."""
     from synclr_ray.images.grid import write_samples_grid
 
-    print(write_samples_grid(root, rows))
+    print(write_samples_grid(root, rows, images_uri=images))

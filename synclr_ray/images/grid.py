@@ -6,7 +6,6 @@ import pyarrow.parquet as pq
 from PIL import Image, ImageDraw, ImageFont
 
 from synclr_ray import storage
-from synclr_ray.images import shards
 from synclr_ray.images.encoding import decode_image
 from synclr_ray.runroot import RunRoot
 
@@ -21,9 +20,10 @@ def grid_size(rows: int, columns: int, cell: int) -> tuple[int, int]:
     return columns * cell + (columns + 1) * PAD, rows * (cell + band) + PAD
 
 
-def write_samples_grid(root: str, rows: int = 8, cell: int = 160) -> str:
-    """Write ROOT/figures/samples.png from the first ``rows`` captions of ROOT/images; returns its URI."""
-    images_uri = RunRoot(root).images
+def write_samples_grid(root: str, rows: int = 8, cell: int = 160, images_uri: str | None = None) -> str:
+    """Write ROOT/figures/samples.png from the first ``rows`` image rows under ``images_uri``
+    (default ROOT/images; a streaming run's ROOT/stream works too); returns its URI."""
+    images_uri = images_uri or RunRoot(root).images
     samples = _first_rows(images_uri, rows)
     if not samples:
         raise FileNotFoundError(f"no image rows under {images_uri}: run `synclr images` first")
@@ -49,10 +49,10 @@ def write_samples_grid(root: str, rows: int = 8, cell: int = 160) -> str:
 
 def _first_rows(images_uri: str, count: int) -> list[tuple[str, list[bytes]]]:
     samples: list[tuple[str, list[bytes]]] = []
-    for name in sorted(shards.done_units(images_uri)):
+    for uri in storage.list_files(images_uri, ".parquet"):
         if len(samples) >= count:
             break
-        fs, path = storage.filesystem(shards.shard_uri(images_uri, name))
+        fs, path = storage.filesystem(uri)
         table = pq.read_table(path, filesystem=fs, columns=["caption", "images"])
         samples += list(zip(table["caption"].to_pylist(), table["images"].to_pylist(), strict=True))
     return samples[:count]
