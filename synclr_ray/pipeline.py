@@ -34,27 +34,26 @@ from synclr_ray.train.stage import export_checkpoint, fit
 log = logging.getLogger(__name__)
 
 METER_NAME = "synclr-stage-meter"
-ROWS_PER_PLAN_BLOCK = 1024
+BATCHES_PER_BLOCK = 8
+BOOKKEEPING_CPUS = 0.25  # metering and write-through are I/O: no whole core each
 
 
 @ray.remote(num_cpus=0)
 class StageMeter:
-    """Rows that left each stage, and when the first and last of them did."""
+    """Rows that left each stage since the pipeline started, and when the last of them did."""
 
     def __init__(self) -> None:
+        self.started = time.time()
         self.rows: dict[str, int] = {}
-        self.first: dict[str, float] = {}
         self.last: dict[str, float] = {}
 
     def add(self, stage: str, rows: int) -> None:
-        now = time.time()
         self.rows[stage] = self.rows.get(stage, 0) + rows
-        self.first.setdefault(stage, now)
-        self.last[stage] = now
+        self.last[stage] = time.time()
 
     def report(self) -> dict[str, dict[str, float]]:
         return {
-            stage: {"rows": rows, "rows_per_s": rows / max(self.last[stage] - self.first[stage], 1e-9) if rows > 1 else 0.0}
+            stage: {"rows": rows, "rows_per_s": rows / max(self.last[stage] - self.started, 1e-3)}
             for stage, rows in self.rows.items()
         }
 
@@ -81,21 +80,15 @@ class EpochPrompts:
         return out
 
 
-class WriteThrough:
-    """Ray Data UDF: writes each batch of image rows to an idempotent shard, passes the rows on."""
-
-    def __init__(self, out: str) -> None:
-        self.out = out
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        if batch.num_rows:
-            epoch = int(batch.column("epoch")[0].as_py())
-            first = batch.column("caption_id")[0].as_py()
-            uri = storage.join(self.out, f"epoch-{epoch:05d}", f"{first}.parquet")
-            sink = io.BytesIO()
-            pq.write_table(batch, sink)
-            storage.write_bytes(uri, sink.getvalue())
-        return batch
+def write_through(batch: pa.Table, out: str) -> pa.Table:
+    """Ray Data UDF: write a batch of image rows to an idempotent, atomic shard and pass the rows on."""
+    if batch.num_rows:
+        epoch = int(batch.column("epoch")[0].as_py())
+        first = batch.column("caption_id")[0].as_py()
+        sink = io.BytesIO()
+        pq.write_table(batch, sink)
+        storage.write_bytes(storage.join(out, f"epoch-{epoch:05d}", f"{first}.parquet"), sink.getvalue())
+    return batch
 
 
 def stream_dataset(cfg: Config, root: str, meter: Any) -> Dataset:
@@ -103,7 +96,9 @@ def stream_dataset(cfg: Config, root: str, meter: Any) -> Dataset:
     per_epoch = cfg.captions.num_captions
     total = cfg.pipeline.epochs * per_epoch
     planner = prompt_planner(cfg, prepare_backgrounds(cfg, root))
-    prompts = ray.data.range(total, override_num_blocks=max(1, math.ceil(total / ROWS_PER_PLAN_BLOCK))).map_batches(
+    # Blocks of a few engine batches: rows stream through the stages without a task per batch.
+    blocks = max(1, math.ceil(total / (cfg.captions.batch_size * BATCHES_PER_BLOCK)))
+    prompts = ray.data.range(total, override_num_blocks=blocks).map_batches(
         EpochPrompts(planner, per_epoch, cfg.pipeline.fresh_captions)
     )
     columns = [*CAPTION_COLUMNS, "epoch"]
@@ -111,13 +106,13 @@ def stream_dataset(cfg: Config, root: str, meter: Any) -> Dataset:
         generate(prompts, cfg, [*PROMPT_COLUMNS, "epoch"])
         .map_batches(mark_captions, fn_kwargs={"min_words": cfg.captions.min_words, "max_words": cfg.captions.max_words})
         .map_batches(keep_ok_rows, fn_kwargs={"columns": columns})
-        .map_batches(_metered, fn_args=("captions", meter), batch_format="pyarrow")
+        .map_batches(_metered, fn_args=("captions", meter), batch_format="pyarrow", num_cpus=BOOKKEEPING_CPUS)
     )
     images = image_dataset(cfg, captions)
     if cfg.pipeline.write_through:
-        images = images.map_batches(WriteThrough, fn_constructor_args=(RunRoot(root).stream,), batch_format="pyarrow",
-                                    compute=ray.data.ActorPoolStrategy(size=1))  # fmt: skip
-    return images.map_batches(_metered, fn_args=("images", meter), batch_format="pyarrow")
+        images = images.map_batches(write_through, fn_kwargs={"out": RunRoot(root).stream}, batch_format="pyarrow",
+                                    num_cpus=BOOKKEEPING_CPUS)  # fmt: skip
+    return images.map_batches(_metered, fn_args=("images", meter), batch_format="pyarrow", num_cpus=BOOKKEEPING_CPUS)
 
 
 def run_pipeline(cfg: Config, root: str, steps: int | None = None) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The fixed layout of one experiment under a run root (local dir or s3:// URI)."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from synclr_ray import storage
 from synclr_ray.config import Config
@@ -13,6 +14,11 @@ class RunRoot:
     """Paths of every stage's output under one root."""
 
     root: str
+
+    def __post_init__(self) -> None:
+        # Ray workers run in other directories: a relative local root must not follow them there.
+        if not storage.is_s3(self.root):
+            object.__setattr__(self, "root", str(Path(self.root).expanduser().absolute()))
 
     @property
     def captions(self) -> str:

@@ -8,7 +8,8 @@ import os
 import socket
 import tempfile
 import uuid
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
@@ -70,3 +71,27 @@ def ray_cluster(s3_endpoint: str) -> Iterator[None]:
 def root(tmp_path: Path) -> str:
     """A fresh local run root."""
     return str(tmp_path / "run")
+
+
+@pytest.fixture
+def kill_a_trainer_when(ray_cluster: None) -> Callable[[Path, list[float]], None]:
+    """A function for a thread: once a path exists, SIGKILL one Ray Train worker of the session's cluster."""
+    import psutil
+    import ray
+
+    def kill(ready: Path, killed: list[float]) -> None:
+        """Wait for ``ready`` to exist, then SIGKILL one Ray Train worker of this test's own Ray cluster."""
+        raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
+        deadline = time.monotonic() + 300
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for process in psutil.Process(raylet).children(recursive=True):
+            try:
+                if "RayTrainWorker" in " ".join(process.cmdline()):
+                    process.kill()
+                    killed.append(time.time())
+                    return
+            except psutil.Error:
+                continue
+
+    return kill

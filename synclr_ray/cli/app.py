@@ -23,6 +23,10 @@ SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Dotted config override, e.g. captions.temperature=0.7 (repeatable)."),
 ]
+StepsOption = Annotated[
+    int | None,
+    typer.Option("--steps", min=1, help="Stop at this step of the configured schedule (default: train.steps)."),
+]
 
 
 def resolve_config(config: str, overrides: list[str] | None, *extra: str) -> Config:

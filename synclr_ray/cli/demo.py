@@ -1,30 +1,35 @@
-"""``synclr demo``: the embedded default end to end on a local Ray cluster, with a short report."""
+"""``synclr demo``: the embedded default end to end on a local Ray cluster, with a final summary."""
 
 from typing import Annotated
 
 import typer
 
 from synclr_ray.cli.app import RootOption, SetOption, app, resolve_config
+from synclr_ray.cli.pipeline import print_pipeline_report
 
-SAMPLES = 8
+# Sized so the whole demo fits in minutes on 2 CPU cores; `--set` overrides any of it.
+DEMO_SETTINGS = (
+    "pipeline.write_through=true",
+    "pipeline.epochs=16",  # 16 x 64 prompts: fresh captions and images for every step
+    "captions.backgrounds=generic",
+    "train.batch_captions=8",
+    "train.steps=120",
+    "train.checkpoint_every=40",
+)
 
 
-def run_demo(root: str, config: str = "tiny", overrides: list[str] | None = None) -> None:
-    """Caption stage on the tiny preset: generate, then print a report and sample captions."""
-    from synclr_ray.captions.stage import read_captions, run_captions
-    from synclr_ray.cluster import init_ray
-
-    cfg = resolve_config(config, overrides)
-    init_ray(cfg.ray)
-    m = run_captions(cfg, root)
-    print(f"\ncaptions: {m['num_captions']} unique from {m['prompts']} prompts ({m['rounds']} rounds), model {m['model']}")
-    print(f"  dropped: {m['filtered']}, duplicates {m['duplicates']}, surplus {m['surplus']}")
-    print(f"  templates: {m['by_template']}")
-    print(f"  sources: {m['by_source']}")
-    print(f"  words per caption: {m['length_words']}")
-    print(f"  output: {root}/captions (manifest.json, config.yaml)\n\nsample captions:")
-    for row in read_captions(root).take(SAMPLES):
-        print(f"  [{row['concept_source']}/{row['template']}] {row['concept']}: {row['caption']}")
+def print_summary(summary: dict, root: str) -> None:
+    """What was produced where, with throughputs."""
+    print_pipeline_report(summary["pipeline"])
+    for model, numbers in summary["probe"].items():
+        print(f"  probe ({model}): linear {100 * numbers['linear']['top1']:.1f}%, kNN {100 * numbers['knn']['top1']:.1f}%")
+    http = summary["serve"]
+    print(f"  serve: POST {http['url']} -> dim {http['dim']}, first values {[round(v, 3) for v in http['head']]}"
+          f" in {http['latency_s']:.2f} s")  # fmt: skip
+    print(f"  probe results: {summary['probe_json']}")
+    for figure in summary["figures"]:
+        print(f"  figure: {figure}")
+    print(f"  everything: {root} (config.yaml next to each output; demo.json holds this summary)")
 
 
 @app.command("demo")
@@ -33,5 +38,8 @@ def demo(
     config: Annotated[str, typer.Option("--config", "-c", help="Preset or YAML file to demo.")] = "tiny",
     overrides: SetOption = None,
 ) -> None:
-    """Run the pipeline on the embedded tiny models locally and print a report with samples."""
-    run_demo(root, config, overrides)
+    """Stream tiny LLM -> tiny SD -> tiny ViT, export, probe on digits, serve one request, draw the figures."""
+    from synclr_ray.demo import run_demo
+
+    cfg = resolve_config(config, [*DEMO_SETTINGS, *(overrides or [])])
+    print_summary(run_demo(cfg, root), root)

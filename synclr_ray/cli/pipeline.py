@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, app, resolve_config
+from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, StepsOption, app, resolve_config
 
 
 def print_pipeline_report(report: dict) -> None:
@@ -24,10 +24,7 @@ def print_pipeline_report(report: dict) -> None:
 @app.command("pipeline")
 def pipeline(
     root: RootOption,
-    steps: Annotated[
-        int | None,
-        typer.Option("--steps", min=1, help="Stop at this step of the configured schedule (default: train.steps)."),
-    ] = None,
+    steps: StepsOption = None,
     config: ConfigOption = "tiny",
     overrides: SetOption = None,
 ) -> None:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, app, resolve_config
+from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, StepsOption, app, resolve_config
 
 
 @app.command("pretrain")
@@ -13,10 +13,7 @@ def pretrain(
     images: Annotated[
         str | None, typer.Option("--images", help="Image Parquet folder, local or s3:// (default ROOT/images).")
     ] = None,
-    steps: Annotated[
-        int | None,
-        typer.Option("--steps", min=1, help="Stop at this step of the configured schedule (default: train.steps)."),
-    ] = None,
+    steps: StepsOption = None,
     config: ConfigOption = "tiny",
     overrides: SetOption = None,
 ) -> None:

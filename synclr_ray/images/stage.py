@@ -3,7 +3,6 @@
 import logging
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -100,7 +99,7 @@ def run_images(cfg: Config, root: str, captions_uri: str | None = None) -> dict[
     from what is on storage. Returns the manifest.
     """
     # Actors run in other working directories: hand them absolute paths.
-    run = RunRoot(root if storage.is_s3(root) else str(Path(root).absolute()))
+    run = RunRoot(root)
     captions_uri = captions_uri or run.captions
     images_uri = run.images
     units = shards.plan_units(captions_uri, cfg.images.shard_captions)

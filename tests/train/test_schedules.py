@@ -4,7 +4,8 @@ from synclr_ray.train.schedules import Schedules
 
 
 def test_endpoints_and_shapes(train_config):
-    cfg = train_config("steps=1000", "optim.warmup_steps=100", "optim.lr=0.002", "optim.min_lr=1e-6", "loss.teacher_temp_warmup_steps=400")
+    cfg = train_config("steps=1000", "optim.warmup_steps=100", "optim.lr=0.002", "optim.min_lr=1e-6",
+                       "loss.teacher_temp_warmup_steps=400", "optim.momentum_start=0.994")
     sched = Schedules(cfg)
     start, peak, end = sched.at(0), sched.at(100), sched.at(1000)
     assert start.lr == 0.0 and peak.lr == pytest.approx(0.002) and end.lr == pytest.approx(1e-6)

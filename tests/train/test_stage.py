@@ -1,10 +1,8 @@
 import json
 import shutil
 import threading
-import time
 from pathlib import Path
 
-import psutil
 import pytest
 import ray
 import timm
@@ -94,29 +92,13 @@ def test_export_loads_in_timm_with_the_teacher_features(straight_run):
     assert encoder.info["image_size"] == 64 and encoder.info["feature_dim"] == 192
 
 
-def _kill_a_trainer_when(ready: Path, killed: list[float]) -> None:
-    """Wait for ``ready`` to exist, then SIGKILL one Ray Train worker of this test's own Ray cluster."""
-    raylet = ray._private.worker._global_node.all_processes["raylet"][0].process.pid
-    deadline = time.monotonic() + 300
-    while not ready.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for process in psutil.Process(raylet).children(recursive=True):
-        try:
-            if "RayTrainWorker" in " ".join(process.cmdline()):
-                process.kill()
-                killed.append(time.time())
-                return
-        except psutil.Error:
-            continue
-
-
-def test_a_crashed_worker_is_restarted_from_the_last_checkpoint(ray_cluster, tmp_path):
+def test_a_crashed_worker_is_restarted_from_the_last_checkpoint(ray_cluster, tmp_path, kill_a_trainer_when):
     images = write_image_rows(tmp_path / "images", 8, size=48)
     cfg = load_config("tiny", [*SMALL, "train.steps=6", "train.num_workers=2", "train.cpus_per_worker=0.5",
                                "train.max_failures=1"])  # fmt: skip
     train_dir = tmp_path / "train"
     killed: list[float] = []
-    killer = threading.Thread(target=_kill_a_trainer_when, args=(train_dir / "checkpoint_00000002", killed))
+    killer = threading.Thread(target=kill_a_trainer_when, args=(train_dir / "checkpoint_00000002", killed))
     killer.start()
     dataset = ray.data.read_parquet(str(images)).materialize()
     fit(cfg, dataset, str(train_dir))
