@@ -95,6 +95,11 @@ def stream_dataset(cfg: Config, root: str, meter: Any) -> Dataset:
     """The lazy plan from prompt positions to image rows (``epochs * captions.num_captions`` prompts)."""
     per_epoch = cfg.captions.num_captions
     total = cfg.pipeline.epochs * per_epoch
+    needed = cfg.train.steps * cfg.train.batch_captions
+    if total < needed:
+        # The trainer would start a second pass over the same seeds: identical images again.
+        log.warning("pipeline: %d prompts (pipeline.epochs x captions.num_captions) for %d captions that "
+                    "train.steps x train.batch_captions need; raise pipeline.epochs", total, needed)  # fmt: skip
     planner = prompt_planner(cfg, prepare_backgrounds(cfg, root))
     # Blocks of a few engine batches: rows stream through the stages without a task per batch.
     blocks = max(1, math.ceil(total / (cfg.captions.batch_size * BATCHES_PER_BLOCK)))

@@ -10,6 +10,7 @@ atomic by nature.
 import json
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -164,3 +165,13 @@ def local_copy(uri: str) -> Path:
             pafs.copy_files(path, str(target), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
             done.touch()
     return target
+
+
+def model_source(model: str, build_tiny: Callable[[], Path]) -> str:
+    """What ``from_pretrained`` gets for a model setting: ``tiny`` is built (once) by ``build_tiny``,
+    an ``s3://`` directory becomes its node-cached local copy, a hub id or local path stays as given."""
+    if model == "tiny":
+        return str(build_tiny())
+    if is_s3(model):
+        return str(local_copy(model))
+    return model

@@ -11,13 +11,9 @@ from synclr_ray.config.images import ImagesConfig
 
 def resolve_model(model: str) -> str:
     """What ``from_pretrained`` gets: the tiny pipeline's directory, a node-cached copy of an s3:// dir, or as given."""
-    if model == "tiny":
-        from synclr_ray.tiny.diffusion import tiny_sd_path
+    from synclr_ray.tiny.diffusion import tiny_sd_path
 
-        return str(tiny_sd_path())
-    if storage.is_s3(model):
-        return str(storage.local_copy(model))
-    return model
+    return storage.model_source(model, tiny_sd_path)
 
 
 def make_scheduler(name: str, config: Any) -> Any:

@@ -10,13 +10,9 @@ from synclr_ray.config import Config
 
 def resolve_model(model: str) -> str:
     """A path or hub id ``from_pretrained`` accepts: ``tiny`` is built in the node cache, ``s3://`` copied there."""
-    if model == "tiny":
-        from synclr_ray.tiny.llm import tiny_llm_path
+    from synclr_ray.tiny.llm import tiny_llm_path
 
-        return str(tiny_llm_path())
-    if storage.is_s3(model):
-        return str(storage.local_copy(model))
-    return model
+    return storage.model_source(model, tiny_llm_path)
 
 
 def generate(ds: Dataset, cfg: Config, columns: Sequence[str]) -> Dataset:
