@@ -36,7 +36,9 @@ PROMPT_COLUMNS = ["index", "caption_id", "concept", "concept_source", "template"
 PROGRESS_FILE = "progress.json"
 MANIFEST_FILE = "manifest.json"
 BACKGROUNDS_FILE = "backgrounds.pq"  # not *.parquet: readers of caption files skip it
-ROWS_PER_PLAN_BLOCK = 4096
+# Each plan block is one unit of engine work: small enough that every actor of a pool gets blocks
+# and captions stream on (a block's captions leave the engine together) a few seconds apart.
+ROWS_PER_PLAN_BLOCK = 256
 ROWS_PER_DEDUP_PARTITION = 100_000  # few shuffle partitions: each one is an aggregator actor
 
 

@@ -10,11 +10,11 @@ from synclr_ray.cli.pipeline import print_pipeline_report
 # Sized so the whole demo fits in minutes on 2 CPU cores; `--set` overrides any of it.
 DEMO_SETTINGS = (
     "pipeline.write_through=true",
-    "pipeline.epochs=16",  # 16 x 64 prompts: fresh captions and images for every step
+    "pipeline.epochs=20",  # 20 x 64 prompts: fresh captions and images for every one of the 300 steps
     "captions.backgrounds=generic",
-    "train.batch_captions=8",
-    "train.steps=120",
-    "train.checkpoint_every=40",
+    "train.batch_captions=4",
+    "train.steps=300",
+    "train.checkpoint_every=100",
 )
 
 

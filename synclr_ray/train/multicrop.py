@@ -12,6 +12,8 @@ from synclr_ray.config.train import CropsConfig
 # BYOL's two view recipes; with a single global crop per image, each image draws one of them,
 # so the batch keeps BYOL's mix. Local crops follow DINO (blur 0.5, no solarize).
 _BLUR_SIGMA = (0.1, 2.0)
+# Blur radii are pixels of the paper's 224 px global crops: smaller crops (the tiny preset) scale them.
+_PAPER_GLOBAL_SIZE = 224
 _VIEW_BLUR_SOLARIZE = ((1.0, 0.0), (0.1, 0.2))
 _LOCAL_BLUR = 0.5
 _DOWN_UP_P = 0.25
@@ -55,8 +57,8 @@ class RandomGaussianBlur(v2.Transform):
         return inpt.filter(ImageFilter.GaussianBlur(radius=params["radius"]))
 
 
-def _blur(p: float) -> v2.Transform:
-    return v2.RandomApply([RandomGaussianBlur()], p=p)
+def _blur(p: float, scale: float) -> v2.Transform:
+    return v2.RandomApply([RandomGaussianBlur(sigma=(_BLUR_SIGMA[0] * scale, _BLUR_SIGMA[1] * scale))], p=p)
 
 
 def crop_transform(size: int, scale: tuple[float, float], tail: v2.Transform, mean, std) -> v2.Compose:
@@ -82,10 +84,11 @@ class MultiCrop:
 
     def __init__(self, cfg: CropsConfig, mean: tuple[float, float, float], std: tuple[float, float, float]) -> None:
         self.cfg = cfg
-        views = [v2.Compose([_blur(blur), v2.RandomSolarize(128, p=solarize)])
+        scale = cfg.global_size / _PAPER_GLOBAL_SIZE
+        views = [v2.Compose([_blur(blur, scale), v2.RandomSolarize(128, p=solarize)])
                  for blur, solarize in _VIEW_BLUR_SOLARIZE]
         self.global_transform = crop_transform(cfg.global_size, cfg.global_scale, v2.RandomChoice(views), mean, std)
-        self.local_transform = crop_transform(cfg.local_size, cfg.local_scale, _blur(_LOCAL_BLUR), mean, std)
+        self.local_transform = crop_transform(cfg.local_size, cfg.local_scale, _blur(_LOCAL_BLUR, scale), mean, std)
 
     def __call__(self, image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
         image = image.convert("RGB")

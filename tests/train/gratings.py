@@ -1,4 +1,10 @@
-"""Image rows for the training tests: captions whose 4 images share a structure (a grating), not a colour."""
+"""Image rows for the training tests, with a known caption structure that survives SynCLR's augmentations.
+
+A caption is a grating pattern: one of 5 kinds (vertical, horizontal, plaid, checker, rings; all
+unchanged by a horizontal flip) at one of 2 frequencies two octaves apart (so a random resized crop
+cannot turn one into another). Its images differ in phase and colour, which random features
+are most sensitive to. Captions beyond 10 repeat the structure.
+"""
 
 import io
 import math
@@ -10,27 +16,40 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 IMAGES_PER_CAPTION = 4
+KINDS = ("vertical", "horizontal", "plaid", "checker", "rings")
+FREQUENCIES = (1.5, 6.0)  # cycles per image
+DISTINCT_CAPTIONS = len(KINDS) * len(FREQUENCIES)
 
 
-def grating(orientation: float, frequency: float, phase: float, colour: np.ndarray, size: int) -> Image.Image:
-    """A sinusoidal grating in a random colour over the opposite colour."""
+def grating(kind: str, frequency: float, phase: float, colour: np.ndarray, size: int) -> Image.Image:
+    """A grating of ``kind`` in ``colour`` over the opposite colour."""
     y, x = np.mgrid[0:size, 0:size] / size
-    wave = 0.5 + 0.5 * np.sin(2 * math.pi * frequency * (x * math.cos(orientation) + y * math.sin(orientation)) + phase)
-    pixels = wave[..., None] * colour + (1 - wave[..., None]) * (1.0 - colour)
+
+    def wave(u: np.ndarray) -> np.ndarray:
+        return 0.5 + 0.5 * np.sin(2 * math.pi * frequency * u + phase)
+
+    pattern = {
+        "vertical": lambda: wave(x),
+        "horizontal": lambda: wave(y),
+        "plaid": lambda: 0.5 * (wave(x) + wave(y)),
+        "checker": lambda: wave(x) * wave(y),
+        "rings": lambda: wave(np.hypot(x - 0.5, y - 0.5)),
+    }[kind]()[..., None]
+    pixels = pattern * colour + (1 - pattern) * (1.0 - colour)
     return Image.fromarray((255 * pixels).astype(np.uint8))
 
 
-def caption_structure(num_captions: int) -> list[tuple[float, float]]:
-    """(orientation, frequency) of each caption: 8 orientations x frequencies 2, 4, 6, ..."""
-    return [(math.pi * (c % 8) / 8, 2.0 + 2 * (c // 8)) for c in range(num_captions)]
+def caption_structure(num_captions: int) -> list[tuple[str, float]]:
+    """(kind, frequency) of each caption."""
+    return [(KINDS[c % len(KINDS)], FREQUENCIES[c // len(KINDS) % len(FREQUENCIES)]) for c in range(num_captions)]
 
 
-def caption_images(num_captions: int, size: int = 64, seed: int = 0) -> list[list[Image.Image]]:
-    """4 images per caption: the caption's grating with a random phase and colour each."""
+def caption_images(num_captions: int, size: int = 64, seed: int = 0, per_caption: int = IMAGES_PER_CAPTION) -> list[list[Image.Image]]:
+    """``per_caption`` images per caption: the caption's grating with a random phase and colour each."""
     rng = np.random.default_rng(seed)
     return [
-        [grating(o, f, rng.uniform(0, 2 * math.pi), rng.uniform(0, 1, 3), size) for _ in range(IMAGES_PER_CAPTION)]
-        for o, f in caption_structure(num_captions)
+        [grating(kind, freq, rng.uniform(0, 2 * math.pi), rng.uniform(0, 1, 3), size) for _ in range(per_caption)]
+        for kind, freq in caption_structure(num_captions)
     ]
 
 

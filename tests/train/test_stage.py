@@ -1,5 +1,4 @@
 import json
-import shutil
 import threading
 from pathlib import Path
 
@@ -8,9 +7,10 @@ import ray
 import timm
 import torch
 from gratings import write_image_rows
-from safetensors.torch import load_file
+from safetensors.torch import load, load_file
 from typer.testing import CliRunner
 
+from synclr_ray import storage
 from synclr_ray.cli import app
 from synclr_ray.config import load_config
 from synclr_ray.encoder import load_encoder
@@ -41,31 +41,37 @@ def straight_run(ray_cluster, tmp_path_factory) -> Path:
     return root
 
 
-def test_resume_equals_straight_run_and_cli_exports(straight_run, tmp_path):
-    root = tmp_path / "resumed"
-    shutil.copytree(straight_run / "images", root / "images")
-    args = ["pretrain", "--root", str(root), "--config", "tiny", *[a for o in SMALL for a in ("--set", o)]]
+def _s3_final_checkpoint(train_uri: str) -> str:
+    states = storage.list_files(train_uri, "state.json")
+    return max(states, key=lambda uri: json.loads(storage.read_text(uri))["step"]).rsplit("/", 1)[0]
+
+
+def test_resume_on_s3_equals_straight_run_and_cli_exports(straight_run, s3_bucket):
+    root = f"{s3_bucket}/resumed"
+    for part in (straight_run / "images").glob("*.parquet"):
+        storage.write_bytes(f"{root}/images/{part.name}", part.read_bytes())
+    args = ["pretrain", "--root", root, "--config", "tiny", *[a for o in SMALL for a in ("--set", o)]]
     first = CliRunner().invoke(app, [*args, "--steps", "2"], catch_exceptions=False)
     assert first.exit_code == 0 and "trained to step 2" in first.output
-    assert json.loads((_final_checkpoint(root / "train") / "state.json").read_text())["step"] == 2
-    second = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert json.loads(storage.read_text(f"{_s3_final_checkpoint(f'{root}/train')}/state.json"))["step"] == 2
+    second = CliRunner().invoke(app, args, catch_exceptions=False)  # resumes from the checkpoint in the bucket
     assert second.exit_code == 0 and "trained to step 4" in second.output
 
-    straight, resumed = _final_checkpoint(straight_run / "train"), _final_checkpoint(root / "train")
-    state = json.loads((resumed / "state.json").read_text())
+    straight, resumed = _final_checkpoint(straight_run / "train"), _s3_final_checkpoint(f"{root}/train")
+    state = json.loads(storage.read_text(f"{resumed}/state.json"))
     assert state == json.loads((straight / "state.json").read_text()) == {"step": 4, "epoch": 1, "batch_in_epoch": 2}
     # Same data order and crops: the loss of every step matches, and so do the final weights.
     straight_losses = [m["loss"] for m in _metrics(straight_run / "train")]
-    resumed_losses = [m["loss"] for m in _metrics(root / "train")]
-    assert [m["step"] for m in _metrics(root / "train")] == [1, 2, 3, 4]
-    assert resumed_losses == pytest.approx(straight_losses, rel=1e-5)
-    a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    resumed_metrics = [json.loads(line) for line in storage.read_text(f"{root}/train/metrics.jsonl").splitlines()]
+    assert [m["step"] for m in resumed_metrics] == [1, 2, 3, 4]
+    assert [m["loss"] for m in resumed_metrics] == pytest.approx(straight_losses, rel=1e-5)
+    a, b = load_file(straight / "model.safetensors"), load(storage.read_bytes(f"{resumed}/model.safetensors"))
     assert a.keys() == b.keys()
     for name in a:
         assert torch.allclose(a[name], b[name], atol=1e-5), name
     initial = _initial_weights()
     assert any(not torch.equal(a[name], initial[name]) for name in a)  # it did train
-    assert (root / "export" / "model.safetensors").is_file() and (root / "train" / "config.yaml").is_file()
+    assert load_encoder(f"{root}/export").info["feature_dim"] == 192 and storage.exists(f"{root}/train/config.yaml")
 
 
 def _initial_weights() -> dict[str, torch.Tensor]:
@@ -108,3 +114,4 @@ def test_a_crashed_worker_is_restarted_from_the_last_checkpoint(ray_cluster, tmp
     assert json.loads((final / "state.json").read_text())["step"] == 6
     assert (final / "state.json").stat().st_mtime > killed[0]  # the run finished after the crash
     assert [m["step"] for m in _metrics(train_dir)] == [1, 2, 3, 4, 5, 6]
+
