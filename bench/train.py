@@ -82,7 +82,7 @@ def dataloader_run(files: list[Path], cfg: Config, steps: int, warmup: int, work
 
 def ray_run(files: list[Path], cfg: Config, steps: int, warmup: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as run_dir:
-        dataset = ray.data.read_parquet([str(f) for f in files], columns=["caption_id", "images"]).materialize()
+        dataset = ray.data.read_parquet([str(f) for f in files]).select_columns(["caption_id", "images"]).materialize()
         fit(cfg, dataset, f"{run_dir}/train", steps=warmup + steps)
         lines = (Path(run_dir) / "train" / "metrics.jsonl").read_text().splitlines()
     windows = [json.loads(line) for line in lines][1:]  # the first window holds the warmup

@@ -106,7 +106,7 @@ def _dedup(new: Dataset, committed: list[str], rows_hint: int) -> Dataset:
     columns = ["key", "index", *CAPTION_COLUMNS]
     rows = new.map_batches(keep_ok_rows, fn_kwargs={"columns": columns})
     if committed:
-        rows = rows.union(ray.data.read_parquet(committed, columns=["caption"]).map_batches(_old_keys))
+        rows = rows.union(ray.data.read_parquet(committed).select_columns(["caption"]).map_batches(_old_keys))
     partitions = max(1, math.ceil(rows_hint / ROWS_PER_DEDUP_PARTITION))
     return rows.groupby("key", num_partitions=partitions).map_groups(_first_new)
 

@@ -99,7 +99,7 @@ def run_pretrain(cfg: Config, root: str, images_uri: str | None = None, steps: i
     init_ray(cfg.ray)
     filesystem, _ = storage.filesystem(images_uri)
     paths = [storage.filesystem(f)[1] for f in files]
-    dataset = ray.data.read_parquet(paths, filesystem=filesystem, columns=["caption_id", "images"])
+    dataset = ray.data.read_parquet(paths, filesystem=filesystem).select_columns(["caption_id", "images"])
     size = sum(info.size for info in filesystem.get_file_info(paths))
     if size < _IN_MEMORY_FRACTION * ray.cluster_resources().get("object_store_memory", 0):
         # Every epoch re-reads a lazy dataset; rows that fit the object store easily are read once.
