@@ -7,7 +7,7 @@
     threads as one actor gets CPUs (the limit for one process);
 (c) the same with batch size 1.
 
-    python bench/captions.py [--prompts 1024] [--config tiny] [--set captions.batch_size=32 ...]
+    python bench/captions.py [--prompts 4096] [--config tiny] [--set captions.batch_size=32 ...]
 
 Prints captions/s and the ratios (a)/(b) (target >= 0.7; end to end and steady state) and (b)/(c) (target >= 3).
 (b) runs before and after (a) and the mean is used, since other load on the machine drifts.
@@ -53,7 +53,7 @@ def ray_stage(cfg: Config, count: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompts", type=int, default=1024)
+    parser.add_argument("--prompts", type=int, default=4096)
     parser.add_argument("--config", default="tiny")
     parser.add_argument("--set", dest="overrides", action="append", default=["captions.backgrounds=generic"])
     args = parser.parse_args()
