@@ -10,7 +10,6 @@ epoch), so a resumed run regenerates exactly the rows it skips.
 import io
 import json
 import logging
-import math
 import time
 from typing import Any
 
@@ -24,7 +23,14 @@ from synclr_ray import storage
 from synclr_ray.captions.engines import generate
 from synclr_ray.captions.postprocess import mark_captions
 from synclr_ray.captions.prompts import PromptPlanner
-from synclr_ray.captions.stage import CAPTION_COLUMNS, PROMPT_COLUMNS, keep_ok_rows, prepare_backgrounds, prompt_planner
+from synclr_ray.captions.stage import (
+    CAPTION_COLUMNS,
+    PROMPT_COLUMNS,
+    keep_ok_rows,
+    prepare_backgrounds,
+    prompt_blocks,
+    prompt_planner,
+)
 from synclr_ray.cluster import init_ray
 from synclr_ray.config import Config
 from synclr_ray.images.stage import image_dataset
@@ -34,7 +40,6 @@ from synclr_ray.train.stage import export_checkpoint, fit
 log = logging.getLogger(__name__)
 
 METER_NAME = "synclr-stage-meter"
-BATCHES_PER_BLOCK = 8
 BOOKKEEPING_CPUS = 0.25  # metering and write-through are I/O: no whole core each
 
 
@@ -101,9 +106,7 @@ def stream_dataset(cfg: Config, root: str, meter: Any) -> Dataset:
         log.warning("pipeline: %d prompts (pipeline.epochs x captions.num_captions) for %d captions that "
                     "train.steps x train.batch_captions need; raise pipeline.epochs", total, needed)  # fmt: skip
     planner = prompt_planner(cfg, prepare_backgrounds(cfg, root))
-    # Blocks of a few engine batches: rows stream through the stages without a task per batch.
-    blocks = max(1, math.ceil(total / (cfg.captions.batch_size * BATCHES_PER_BLOCK)))
-    prompts = ray.data.range(total, override_num_blocks=blocks).map_batches(
+    prompts = ray.data.range(total, override_num_blocks=prompt_blocks(cfg, total)).map_batches(
         EpochPrompts(planner, per_epoch, cfg.pipeline.fresh_captions)
     )
     columns = [*CAPTION_COLUMNS, "epoch"]

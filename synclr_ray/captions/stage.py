@@ -36,9 +36,9 @@ PROMPT_COLUMNS = ["index", "caption_id", "concept", "concept_source", "template"
 PROGRESS_FILE = "progress.json"
 MANIFEST_FILE = "manifest.json"
 BACKGROUNDS_FILE = "backgrounds.pq"  # not *.parquet: readers of caption files skip it
-# Each plan block is one unit of engine work: small enough that every actor of a pool gets blocks
-# and captions stream on (a block's captions leave the engine together) a few seconds apart.
-ROWS_PER_PLAN_BLOCK = 256
+# A prompt block is one unit of engine work (its captions leave the engine together): a few engine
+# batches, so every actor of a pool gets blocks and captions stream on without a task per batch.
+ENGINE_BATCHES_PER_BLOCK = 8
 ROWS_PER_DEDUP_PARTITION = 100_000  # few shuffle partitions: each one is an aggregator actor
 
 
@@ -51,11 +51,16 @@ def prompt_planner(cfg: Config, backgrounds: str | None) -> PromptPlanner:
     return PromptPlanner(c, cfg.seed, load_catalog(c), table, bg.generic_backgrounds())
 
 
+def prompt_blocks(cfg: Config, count: int) -> int:
+    """How many blocks ``count`` prompts go to the caption engine in."""
+    return max(1, math.ceil(count / (cfg.captions.batch_size * ENGINE_BATCHES_PER_BLOCK)))
+
+
 def prompt_dataset(cfg: Config, start: int, count: int, backgrounds: str | None = None) -> Dataset:
     """Lazy prompt rows for caption indices ``[start, start + count)``; bad concept sources fail here."""
     planner = prompt_planner(cfg, backgrounds)
-    blocks = max(1, math.ceil(count / ROWS_PER_PLAN_BLOCK))
-    return ray.data.range(count, override_num_blocks=blocks).map_batches(planner, fn_kwargs={"offset": start})
+    positions = ray.data.range(count, override_num_blocks=prompt_blocks(cfg, count))
+    return positions.map_batches(planner, fn_kwargs={"offset": start})
 
 
 def marked_dataset(cfg: Config, start: int, count: int, backgrounds: str | None = None) -> Dataset:
