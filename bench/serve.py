@@ -1,12 +1,14 @@
 """Embedding throughput and latency side by side: (a) Ray Serve, (b) raw batched forward, (c) plain FastAPI.
 
-    python bench/serve.py [--arch vit_small_patch16_224] [--image-size 224] [--threads 1] [--sustain 60]
+    python bench/serve.py [--arch vit_small_patch16_224] [--image-size 224] [--precision auto] [--sustain 60]
 
-(a) is this project's endpoint (dynamic batching); (b) the same model's batched forward in this
-process, the limit; (c) a single-process FastAPI + uvicorn server running the same model per
-request without batching, what one would write instead. Each runs closed-loop at concurrency
-1, 8 and 32 on loopback, one image per request, the three modes interleaved in short slices so
-that load from elsewhere on the machine hits them alike. Prints images/s, p50/p99 latency, errors, the
+(a) is this project's endpoint (dynamic batching, serve.precision); (b) the same model's batched
+forward in this process at the same precision, the limit; (c) a single-process FastAPI + uvicorn
+server running the same model per request without batching, what one would write instead: in
+plain fp32, and, when the endpoint computes in bf16/fp16, also at that precision, so that the
+gain from batching and the gain from precision show apart. Each runs closed-loop at concurrency
+1, 8 and 32 on loopback, one image per request, the modes interleaved in short slices so that
+load from elsewhere on the machine hits them alike. Prints images/s, p50/p99 latency, errors, the
 ratios at concurrency 32 (targets (a)/(b) >= 0.6, (a)/(c) >= 1.5), then a sustained run of (a)
 with the replica's resident memory over time.
 """
@@ -66,7 +68,7 @@ def make_payloads(count: int, size: int) -> list[str]:
 def summarize(name: str, conc: int, latencies: list[float], images: int, errors: int, seconds: float) -> dict:
     lat = np.array(latencies) * 1000 if latencies else np.array([float("nan")])
     row = {"mode": name, "c": conc, "img_s": images / seconds, "errors": errors}
-    print(f"{name:<22} c={conc:<3} {row['img_s']:8.1f} img/s  p50 {np.percentile(lat, 50):8.1f} ms  "
+    print(f"{name:<24} c={conc:<3} {row['img_s']:8.1f} img/s  p50 {np.percentile(lat, 50):8.1f} ms  "
           f"p99 {np.percentile(lat, 99):8.1f} ms  errors {errors}  requests {len(latencies)}", flush=True)
     return row
 
@@ -138,7 +140,7 @@ def compare(enc, images: list[Image.Image], urls: dict[str, str], payloads: list
     return rows
 
 
-def plain_server(export: str, port: int, threads: int) -> None:
+def plain_server(export: str, port: int, threads: int, precision: str) -> None:
     """(c): the straightforward server, one forward per request, FastAPI's threadpool for blocking work."""
     import uvicorn
     from fastapi import FastAPI
@@ -148,7 +150,7 @@ def plain_server(export: str, port: int, threads: int) -> None:
     from synclr_ray.serving.decode import decode_base64, decode_image
 
     torch.set_num_threads(threads)
-    enc = load_encoder(export)
+    enc = load_encoder(export, precision=precision)
     api = FastAPI()
 
     class Body(BaseModel):
@@ -239,12 +241,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="Interleaved slices the seconds are split into.")
     parser.add_argument("--sustain", type=float, default=60, help="Seconds of the sustained run (0 skips it).")
     parser.add_argument("--max-batch-size", type=int, default=32)
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="serve.precision of (a), also used by (b); auto: what this CPU runs fastest.")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="Torch intra-op threads in every mode (1 is steadier on a busy machine).")
-    parser.add_argument("--plain-server", nargs=2, metavar=("EXPORT", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--plain-server", nargs=3, metavar=("EXPORT", "PORT", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plain_server:
-        plain_server(args.plain_server[0], int(args.plain_server[1]), args.threads)
+        plain_server(args.plain_server[0], int(args.plain_server[1]), args.threads, args.plain_server[2])
         return
 
     import ray
@@ -252,46 +256,55 @@ def main() -> None:
 
     from serve.app import build_app
     from synclr_ray.config import load_config
-    from synclr_ray.encoder import load_encoder
+    from synclr_ray.encoder import fastest_precision, load_encoder
 
     threads = args.threads
     torch.set_num_threads(threads)
+    precision = fastest_precision("cpu") if args.precision == "auto" else args.precision
     print(f"model {args.arch} @ {args.image_size}px, {os.cpu_count()} cores, torch threads {threads}, "
+          f"endpoint precision {precision}, "
           f"{args.seconds:.0f}s per point in {args.rounds} interleaved slices", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         export = make_export(args.arch, args.image_size, f"{tmp}/export")
         payloads = make_payloads(64, args.image_size)
-        enc = load_encoder(export)
+        enc = load_encoder(export, precision=precision)
         images = [Image.open(io.BytesIO(base64.b64decode(p))).convert("RGB") for p in payloads]
         cfg = load_config("tiny", [
             f"serve.encoder={export}",
             f"serve.max_batch_size={args.max_batch_size}",
             f"serve.max_ongoing_requests={2 * args.max_batch_size}",
             f"serve.torch_threads={threads}",
+            f"serve.precision={precision}",
         ])
-        plain_port = free_port()
-        plain = subprocess.Popen([sys.executable, __file__, "--plain-server", export, str(plain_port), "--threads", str(threads)])
+        plain = {}  # precision -> (port, process) of the (c) servers
+        for p in dict.fromkeys(["fp32", precision]):
+            plain_port = free_port()
+            command = [sys.executable, __file__, "--plain-server", export, str(plain_port), p, "--threads", str(threads)]
+            plain[p] = (plain_port, subprocess.Popen(command))
         ray.init(num_cpus=4, include_dashboard=False, _temp_dir=f"{tmp}/ray", log_to_driver=False)
         try:
             port = free_port()
             serve.start(http_options={"host": "127.0.0.1", "port": port})
             serve.run(build_app(cfg), name="bench", route_prefix="/")
-            wait_ready(f"http://127.0.0.1:{plain_port}/healthz")
-            urls = {
-                "(c) plain FastAPI": f"http://127.0.0.1:{plain_port}/v1/embeddings",
-                "(a) Ray Serve": f"http://127.0.0.1:{port}/v1/embeddings",
-            }
+            urls = {}
+            for p, (plain_port, _) in plain.items():
+                wait_ready(f"http://127.0.0.1:{plain_port}/healthz")
+                urls[f"(c) plain FastAPI {p}"] = f"http://127.0.0.1:{plain_port}/v1/embeddings"
+            urls[f"(a) Ray Serve {precision}"] = f"http://127.0.0.1:{port}/v1/embeddings"
             rows = compare(enc, images, urls, payloads, args.seconds, args.rounds)
-            at = {row["mode"][:3]: row for row in rows if row["c"] == LEVELS[-1]}
-            print(f"at c={LEVELS[-1]}: (a)/(b) = {at['(a)']['img_s'] / at['(b)']['img_s']:.2f} (target >= 0.6), "
-                  f"(a)/(c) = {at['(a)']['img_s'] / at['(c)']['img_s']:.2f} (target >= 1.5), "
-                  f"errors (a) {sum(r['errors'] for r in rows if r['mode'].startswith('(a)'))}", flush=True)
-            plain.terminate()
+            at = {row["mode"]: row["img_s"] for row in rows if row["c"] == LEVELS[-1]}
+            served, limit = at[f"(a) Ray Serve {precision}"], at["(b) raw batched forward"]
+            print(f"at c={LEVELS[-1]}: (a)/(b) = {served / limit:.2f} (target >= 0.6), "
+                  + ", ".join(f"(a)/(c {p}) = {served / at[f'(c) plain FastAPI {p}']:.2f}" for p in plain)
+                  + f" (target >= 1.5), errors (a) {sum(r['errors'] for r in rows if r['mode'].startswith('(a)'))}", flush=True)
+            for _, server in plain.values():
+                server.terminate()
             if args.sustain > 0:
-                sustained(urls["(a) Ray Serve"], payloads, args.sustain)
+                sustained(urls[f"(a) Ray Serve {precision}"], payloads, args.sustain)
         finally:
-            plain.terminate()
-            plain.wait()
+            for _, server in plain.values():
+                server.terminate()
+                server.wait()
             serve.shutdown()
             ray.shutdown()
 

@@ -19,7 +19,7 @@ from ray.serve.metrics import Histogram
 from synclr_ray import storage
 from synclr_ray.config import Config, ConfigError, load_config
 from synclr_ray.config.serve import ServeConfig
-from synclr_ray.encoder import WEIGHTS_FILE, load_encoder
+from synclr_ray.encoder import WEIGHTS_FILE, fastest_precision, load_encoder
 from synclr_ray.serving.api import REQUEST_BODY_DOC, EmbeddingResponse, ModelInfo, parse_request
 from synclr_ray.serving.auth import check_bearer, load_token
 from synclr_ray.serving.decode import decode_image
@@ -44,7 +44,9 @@ class EmbeddingServer:
             torch.set_num_threads(cfg.torch_threads)
         self.cfg = cfg
         self.token = load_token(cfg)
-        self.encoder = load_encoder(encoder_uri, device="cuda" if cfg.num_gpus > 0 else "cpu")
+        device = "cuda" if cfg.num_gpus > 0 else "cpu"
+        precision = fastest_precision(device) if cfg.precision == "auto" else cfg.precision
+        self.encoder = load_encoder(encoder_uri, device, precision)
         self._embed_image.set_max_batch_size(cfg.max_batch_size)
         self._embed_image.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
         self.batch_sizes = Histogram(
@@ -60,7 +62,7 @@ class EmbeddingServer:
 
     @api.get("/v1/model", response_model=ModelInfo)
     async def model(self, request: Request) -> dict:
-        """Model id, architecture, input size, feature dimension and checkpoint digest."""
+        """Model id, architecture, input size, feature dimension, checkpoint digest and compute precision."""
         check_bearer(request.headers.get("authorization"), self.token)
         return {key: self.encoder.info[key] for key in ModelInfo.model_fields}
 
@@ -91,7 +93,7 @@ class EmbeddingServer:
         out: list[tuple[torch.Tensor, int]] = [None] * len(items)  # type: ignore[list-item]
         for pool in {pool for _, pool in items}:
             index = [i for i, (_, p) in enumerate(items) if p == pool]
-            feats = self.encoder.features(torch.stack([items[i][0] for i in index]), pool).float().cpu()
+            feats = self.encoder.features(torch.stack([items[i][0] for i in index]), pool).cpu()
             for i, row in zip(index, feats):
                 out[i] = (row, len(items))
         return out

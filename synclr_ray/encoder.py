@@ -26,6 +26,8 @@ from synclr_ray import storage
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 Pool = Literal["cls", "mean"]
+Precision = Literal["fp32", "bf16", "fp16"]
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -61,6 +63,7 @@ class Encoder:
     model: torch.nn.Module
     transform: Any
     info: dict[str, Any]
+    precision: Precision = "fp32"
 
     def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
         """Images (any mode) to a normalised batch, the same way everywhere (probe, serve, PCA)."""
@@ -68,21 +71,38 @@ class Encoder:
 
     @torch.inference_mode()
     def features(self, batch: torch.Tensor, pool: Pool = "cls") -> torch.Tensor:
-        """Pooled features of a preprocessed batch: the CLS token or the mean of patch tokens."""
-        tokens = self.model.forward_features(batch.to(next(self.model.parameters()).device))
+        """Pooled float32 features of a preprocessed batch: the CLS token or the mean of patch tokens.
+
+        Under bf16/fp16 the matmuls run in that precision (autocast: norms and softmax stay fp32).
+        """
+        device = next(self.model.parameters()).device
+        dtype = AUTOCAST_DTYPES.get(self.precision)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            tokens = self.model.forward_features(batch.to(device))
         prefix = getattr(self.model, "num_prefix_tokens", 1)
-        return tokens[:, 0] if pool == "cls" else tokens[:, prefix:].mean(dim=1)
+        return (tokens[:, 0] if pool == "cls" else tokens[:, prefix:].mean(dim=1)).float()
 
     def embed(self, images: list[Image.Image], pool: Pool = "cls", normalize: bool = False) -> np.ndarray:
         """Features of PIL images as a float32 array (optionally l2-normalised)."""
         feats = self.features(self.preprocess(images), pool)
         if normalize:
             feats = torch.nn.functional.normalize(feats, dim=-1)
-        return feats.float().cpu().numpy()
+        return feats.cpu().numpy()
 
 
-def load_encoder(uri: str, device: str = "cpu") -> Encoder:
-    """Load an export directory (local or s3://) from safetensors only; clear error if files are missing."""
+def fastest_precision(device: str) -> Precision:
+    """The inference precision ``device`` runs fastest: fp16 on CUDA, bf16 on CPUs with native bf16
+    matmuls (AVX512-BF16 or AMX), else fp32."""
+    if torch.device(device).type == "cuda":
+        return "fp16"
+    return "bf16" if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported() else "fp32"
+
+
+def load_encoder(uri: str, device: str = "cpu", precision: Precision = "fp32") -> Encoder:
+    """Load an export directory (local or s3://) from safetensors only; clear error if files are missing.
+
+    Weights stay float32; ``precision`` is what ``features`` computes in.
+    """
     local = storage.local_copy(uri)
     missing = [name for name in (WEIGHTS_FILE, CONFIG_FILE) if not (local / name).is_file()]
     if missing:
@@ -99,5 +119,6 @@ def load_encoder(uri: str, device: str = "cpu") -> Encoder:
         "mean": list(data_cfg["mean"]),
         "std": list(data_cfg["std"]),
         "digest": f"sha256:{digest}",
+        "precision": precision,
     }
-    return Encoder(model=model, transform=create_transform(**data_cfg), info=info)
+    return Encoder(model=model, transform=create_transform(**data_cfg), info=info, precision=precision)

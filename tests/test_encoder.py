@@ -5,7 +5,7 @@ import timm
 import torch
 from PIL import Image
 
-from synclr_ray.encoder import export_encoder, load_encoder
+from synclr_ray.encoder import export_encoder, fastest_precision, load_encoder
 
 
 @pytest.fixture
@@ -44,3 +44,17 @@ def test_missing_files_are_named(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         load_encoder(str(tmp_path))
+
+
+def test_bf16_features_are_float32_and_close_to_fp32(vit, tmp_path):
+    export_encoder(vit, str(tmp_path), image_size=32, model_args={"img_size": 32, "dynamic_img_size": True})
+    exact, fast = load_encoder(str(tmp_path)), load_encoder(str(tmp_path), precision="bf16")
+    x = torch.randn(4, 3, 32, 32)
+    got, want = fast.features(x, "mean"), exact.features(x, "mean")
+    assert got.dtype == torch.float32 and fast.info["precision"] == "bf16"
+    assert not torch.allclose(got, want, atol=1e-5)  # bf16 matmuls really ran
+    assert torch.nn.functional.cosine_similarity(got, want).min() > 0.999
+
+
+def test_fastest_precision_is_half_on_cuda():
+    assert fastest_precision("cuda") == "fp16" and fastest_precision("cuda:1") == "fp16"

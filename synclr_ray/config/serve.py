@@ -1,5 +1,7 @@
 """The Ray Serve embedding endpoint."""
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from synclr_ray.config.base import Section
@@ -31,6 +33,9 @@ class ServeConfig(Section):
     autoscaling: AutoscalingConfig = AutoscalingConfig()
     num_cpus: float = Field(1.0, ge=0, description="Logical CPUs per replica.")
     num_gpus: float = Field(0.0, ge=0, description="GPUs per replica; the model runs on CUDA when > 0.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="Compute precision of the forward pass; auto: fp16 on GPUs, bf16 on CPUs with native bf16, else fp32."
+    )
     torch_threads: int | None = Field(None, ge=1, description="Intra-op threads per replica (default: torch's own).")
     max_images_per_request: int = Field(64, ge=1)
     max_body_bytes: int = Field(32 * 2**20, ge=1024, description="Largest accepted request body.")
@@ -47,4 +52,6 @@ class ServeConfig(Section):
                 f"max_ongoing_requests ({self.max_ongoing_requests}) must be at least max_batch_size "
                 f"({self.max_batch_size}), or batches never fill"
             )
+        if self.precision == "fp16" and self.num_gpus == 0:
+            raise ValueError("precision fp16 needs GPU replicas (num_gpus > 0); on CPUs use bf16, fp32 or auto")
         return self

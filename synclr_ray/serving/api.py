@@ -45,6 +45,7 @@ class ModelInfo(BaseModel):
     image_size: int
     feature_dim: int
     digest: str
+    precision: Literal["fp32", "bf16", "fp16"] = Field(description="What the forward pass computes in.")
 
 
 # OpenAPI description of the body, which the handler parses itself to bound its size.

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from synclr_ray.encoder import fastest_precision
+
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
@@ -157,6 +159,18 @@ def test_auth(server):
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
         assert httpx.get(f"{server.secure_url}/v1/model", headers=headers).status_code == 401
     ok = post(server.secure_url, json=payload, headers={"Authorization": f"Bearer {server.token}"})
-    assert ok.status_code == 200
-    np.testing.assert_allclose(ok.json()["embeddings"], post(server.url, json=payload).json()["embeddings"], atol=1e-5)
+    assert ok.status_code == 200 and len(ok.json()["embeddings"]) == 1
     assert httpx.get(f"{server.secure_url}/healthz").status_code == 200  # probes need no token
+
+
+def test_default_precision_is_the_fastest_and_close_to_fp32(server):
+    auth = {"Authorization": f"Bearer {server.token}"}
+    info = httpx.get(f"{server.secure_url}/v1/model", headers=auth).json()
+    assert info["precision"] == fastest_precision("cpu")
+    assert httpx.get(f"{server.url}/v1/model").json()["precision"] == "fp32"
+    images = [random_image(20 + i) for i in range(4)]
+    payload = {"images": [b64(png(img)) for img in images], "pool": "mean"}
+    fast = np.array(post(server.secure_url, json=payload, headers=auth).json()["embeddings"])
+    exact = np.array(post(server.url, json=payload).json()["embeddings"])
+    np.testing.assert_allclose(exact, server.encoder.embed(images, pool="mean", normalize=True), atol=1e-4)
+    assert ((fast * exact).sum(1) > 0.999).all()  # unit vectors: cosine similarity

@@ -19,6 +19,8 @@ def test_presets_batch_within_ongoing_requests():
         ("serve.max_ongoing_requests=4", "max_ongoing_requests (4) must be at least max_batch_size"),
         ("serve.autoscaling.min_replicas=3", "min_replicas (3) must not exceed max_replicas"),
         ("serve.max_body_bytes=10", "serve.max_body_bytes"),
+        ("serve.precision=fp16", "precision fp16 needs GPU replicas"),
+        ("serve.precision=int8", "serve.precision"),
     ],
 )
 def test_bad_values_name_the_field(override, field):
