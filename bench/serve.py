@@ -256,18 +256,18 @@ def main() -> None:
 
     from serve.app import build_app
     from synclr_ray.config import load_config
-    from synclr_ray.encoder import fastest_precision, load_encoder
+    from synclr_ray.encoder import load_encoder
 
     threads = args.threads
     torch.set_num_threads(threads)
-    precision = fastest_precision("cpu") if args.precision == "auto" else args.precision
     print(f"model {args.arch} @ {args.image_size}px, {os.cpu_count()} cores, torch threads {threads}, "
-          f"endpoint precision {precision}, "
+          f"precision {args.precision}, "
           f"{args.seconds:.0f}s per point in {args.rounds} interleaved slices", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         export = make_export(args.arch, args.image_size, f"{tmp}/export")
         payloads = make_payloads(64, args.image_size)
-        enc = load_encoder(export, precision=precision)
+        enc = load_encoder(export, precision=args.precision)
+        precision = enc.precision  # auto resolved as the replica resolves it
         images = [Image.open(io.BytesIO(base64.b64decode(p))).convert("RGB") for p in payloads]
         cfg = load_config("tiny", [
             f"serve.encoder={export}",

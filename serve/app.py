@@ -19,7 +19,7 @@ from ray.serve.metrics import Histogram
 from synclr_ray import storage
 from synclr_ray.config import Config, ConfigError, load_config
 from synclr_ray.config.serve import ServeConfig
-from synclr_ray.encoder import WEIGHTS_FILE, fastest_precision, load_encoder
+from synclr_ray.encoder import WEIGHTS_FILE, load_encoder
 from synclr_ray.serving.api import REQUEST_BODY_DOC, EmbeddingResponse, ModelInfo, parse_request
 from synclr_ray.serving.auth import check_bearer, load_token
 from synclr_ray.serving.decode import decode_image
@@ -44,9 +44,7 @@ class EmbeddingServer:
             torch.set_num_threads(cfg.torch_threads)
         self.cfg = cfg
         self.token = load_token(cfg)
-        device = "cuda" if cfg.num_gpus > 0 else "cpu"
-        precision = fastest_precision(device) if cfg.precision == "auto" else cfg.precision
-        self.encoder = load_encoder(encoder_uri, device, precision)
+        self.encoder = load_encoder(encoder_uri, "cuda" if cfg.num_gpus > 0 else "cpu", cfg.precision)
         self._embed_image.set_max_batch_size(cfg.max_batch_size)
         self._embed_image.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
         self.batch_sizes = Histogram(

@@ -73,7 +73,7 @@ class Encoder:
     def features(self, batch: torch.Tensor, pool: Pool = "cls") -> torch.Tensor:
         """Pooled float32 features of a preprocessed batch: the CLS token or the mean of patch tokens.
 
-        Under bf16/fp16 the matmuls run in that precision (autocast: norms and softmax stay fp32).
+        Under bf16/fp16 the forward runs in autocast: matmuls in that precision, reductions autocast keeps in fp32.
         """
         device = next(self.model.parameters()).device
         dtype = AUTOCAST_DTYPES.get(self.precision)
@@ -98,11 +98,13 @@ def fastest_precision(device: str) -> Precision:
     return "bf16" if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported() else "fp32"
 
 
-def load_encoder(uri: str, device: str = "cpu", precision: Precision = "fp32") -> Encoder:
+def load_encoder(uri: str, device: str = "cpu", precision: Precision | Literal["auto"] = "fp32") -> Encoder:
     """Load an export directory (local or s3://) from safetensors only; clear error if files are missing.
 
-    Weights stay float32; ``precision`` is what ``features`` computes in.
+    Weights stay float32; ``precision`` is what ``features`` computes in (``auto``: ``fastest_precision``).
     """
+    if precision == "auto":
+        precision = fastest_precision(device)
     local = storage.local_copy(uri)
     missing = [name for name in (WEIGHTS_FILE, CONFIG_FILE) if not (local / name).is_file()]
     if missing:

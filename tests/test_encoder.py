@@ -56,5 +56,8 @@ def test_bf16_features_are_float32_and_close_to_fp32(vit, tmp_path):
     assert torch.nn.functional.cosine_similarity(got, want).min() > 0.999
 
 
-def test_fastest_precision_is_half_on_cuda():
+def test_fastest_precision_is_half_on_cuda_and_auto_resolves_to_it(vit, tmp_path):
     assert fastest_precision("cuda") == "fp16" and fastest_precision("cuda:1") == "fp16"
+    export_encoder(vit, str(tmp_path), image_size=32, model_args={"img_size": 32, "dynamic_img_size": True})
+    auto = load_encoder(str(tmp_path), precision="auto")
+    assert auto.precision == auto.info["precision"] == fastest_precision("cpu")

@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from synclr_ray.config.serve import ServeConfig
+from synclr_ray.encoder import Precision
 from synclr_ray.serving.decode import decode_base64
 
 
@@ -45,7 +46,7 @@ class ModelInfo(BaseModel):
     image_size: int
     feature_dim: int
     digest: str
-    precision: Literal["fp32", "bf16", "fp16"] = Field(description="What the forward pass computes in.")
+    precision: Precision = Field(description="What the forward pass computes in.")
 
 
 # OpenAPI description of the body, which the handler parses itself to bound its size.
