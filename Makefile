@@ -1,11 +1,15 @@
 # `make demo` and `make test` work on a fresh clone: both create .venv and install first.
+# Test tiers (CONTRIBUTING.md): `make test` (fast), `make test-slow`; `.ci/run` runs them all.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ROOT ?= runs/demo
+# Runs one pytest tier and prints its wall time; pytest fails a tier that selects no tests.
+TIER = @start=$$(date +%s); $(BIN)/python -m pytest -q tests --tier $(1); rc=$$?; \
+	echo "tier $(1): $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
-.PHONY: install demo test bench clean
+.PHONY: install demo lint format test test-slow bench clean
 
 $(STAMP): requirements.txt requirements-common.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -18,8 +22,19 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/synclr demo --root $(ROOT)
 
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(call TIER,fast)
+
+test-slow: $(STAMP)
+	$(call TIER,slow)
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done

@@ -71,8 +71,12 @@ def main() -> None:
     finally:
         ray.shutdown()
     plain = (before + after) / 2
-    print(f"digits, {cfg.train.backbone.name} {cfg.train.backbone.kwargs} at {cfg.train.crops.global_size} px, batch {cfg.eval.batch_size}")
-    print(f"(a) Ray Data actor pool  {ray_rate:8.1f} images/s  (pool {cfg.eval.pool.min_size}-{cfg.eval.pool.max_size})")
+    print(
+        f"digits, {cfg.train.backbone.name} {cfg.train.backbone.kwargs} at {cfg.train.crops.global_size} px, batch {cfg.eval.batch_size}"
+    )
+    print(
+        f"(a) Ray Data actor pool  {ray_rate:8.1f} images/s  (pool {cfg.eval.pool.min_size}-{cfg.eval.pool.max_size})"
+    )
     print(f"(b) in process           {plain:8.1f} images/s  (before {before:.1f}, after {after:.1f})")
     print(f"(a)/(b) = {ray_rate / plain:.2f}")
 

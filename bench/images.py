@@ -28,7 +28,16 @@ from synclr_ray.images.stage import run_images
 
 def caption_table(count: int) -> pa.Table:
     """Caption rows with the caption stage's schema."""
-    subjects = ["red fox", "lighthouse", "espresso cup", "sailboat", "tabby cat", "oak tree", "steam train", "tulip field"]
+    subjects = [
+        "red fox",
+        "lighthouse",
+        "espresso cup",
+        "sailboat",
+        "tabby cat",
+        "oak tree",
+        "steam train",
+        "tulip field",
+    ]
     return pa.table(
         {
             "caption_id": [f"bench-{i:06d}" for i in range(count)],
@@ -63,9 +72,13 @@ def ray_stage(cfg: Config, captions: pa.Table) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--captions", type=int, default=256, help="Captions to draw (each gets images_per_caption images).")
+    parser.add_argument(
+        "--captions", type=int, default=256, help="Captions to draw (each gets images_per_caption images)."
+    )
     parser.add_argument("--config", default="tiny", help="Preset or YAML file.")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], help="Dotted config override (repeatable).")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="Dotted config override (repeatable)."
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(args.config, ["ray.progress_bars=false", *args.overrides])

@@ -68,8 +68,11 @@ def make_payloads(count: int, size: int) -> list[str]:
 def summarize(name: str, conc: int, latencies: list[float], images: int, errors: int, seconds: float) -> dict:
     lat = np.array(latencies) * 1000 if latencies else np.array([float("nan")])
     row = {"mode": name, "c": conc, "img_s": images / seconds, "errors": errors}
-    print(f"{name:<24} c={conc:<3} {row['img_s']:8.1f} img/s  p50 {np.percentile(lat, 50):8.1f} ms  "
-          f"p99 {np.percentile(lat, 99):8.1f} ms  errors {errors}  requests {len(latencies)}", flush=True)
+    print(
+        f"{name:<24} c={conc:<3} {row['img_s']:8.1f} img/s  p50 {np.percentile(lat, 50):8.1f} ms  "
+        f"p99 {np.percentile(lat, 99):8.1f} ms  errors {errors}  requests {len(latencies)}",
+        flush=True,
+    )
     return row
 
 
@@ -120,7 +123,9 @@ def raw_loop(enc, images: list[Image.Image], conc: int, seconds: float) -> tuple
     return latencies, conc * len(latencies), 0, time.perf_counter() - start
 
 
-def compare(enc, images: list[Image.Image], urls: dict[str, str], payloads: list[str], seconds: float, rounds: int) -> list[dict]:
+def compare(
+    enc, images: list[Image.Image], urls: dict[str, str], payloads: list[str], seconds: float, rounds: int
+) -> list[dict]:
     """All modes at each concurrency, interleaved in ``rounds`` slices so load drift hits them alike."""
     for url in urls.values():
         asyncio.run(closed_loop(url, payloads, 4, 2.0))  # warm up
@@ -229,8 +234,10 @@ def sustained(url: str, payloads: list[str], seconds: float, conc: int = 32) -> 
     summarize(f"(a) sustained {seconds:.0f}s", conc, *asyncio.run(run()))
     samples.append(replica_rss_mb())
     warm = samples[1] if len(samples) > 2 else samples[0]
-    print(f"replica RSS MiB over the run: {' '.join(f'{s:.0f}' for s in samples)}  "
-          f"(growth after warm-up {samples[-1] - warm:+.0f} MiB, {100 * (samples[-1] - warm) / warm:+.1f}%)")
+    print(
+        f"replica RSS MiB over the run: {' '.join(f'{s:.0f}' for s in samples)}  "
+        f"(growth after warm-up {samples[-1] - warm:+.0f} MiB, {100 * (samples[-1] - warm) / warm:+.1f}%)"
+    )
 
 
 def main() -> None:
@@ -241,10 +248,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="Interleaved slices the seconds are split into.")
     parser.add_argument("--sustain", type=float, default=60, help="Seconds of the sustained run (0 skips it).")
     parser.add_argument("--max-batch-size", type=int, default=32)
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                        help="serve.precision of (a), also used by (b); auto: what this CPU runs fastest.")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="Torch intra-op threads in every mode (1 is steadier on a busy machine).")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="serve.precision of (a), also used by (b); auto: what this CPU runs fastest.",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="Torch intra-op threads in every mode (1 is steadier on a busy machine).",
+    )
     parser.add_argument("--plain-server", nargs=3, metavar=("EXPORT", "PORT", "PRECISION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plain_server:
@@ -260,26 +275,41 @@ def main() -> None:
 
     threads = args.threads
     torch.set_num_threads(threads)
-    print(f"model {args.arch} @ {args.image_size}px, {os.cpu_count()} cores, torch threads {threads}, "
-          f"precision {args.precision}, "
-          f"{args.seconds:.0f}s per point in {args.rounds} interleaved slices", flush=True)
+    print(
+        f"model {args.arch} @ {args.image_size}px, {os.cpu_count()} cores, torch threads {threads}, "
+        f"precision {args.precision}, "
+        f"{args.seconds:.0f}s per point in {args.rounds} interleaved slices",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         export = make_export(args.arch, args.image_size, f"{tmp}/export")
         payloads = make_payloads(64, args.image_size)
         enc = load_encoder(export, precision=args.precision)
         precision = enc.precision  # auto resolved as the replica resolves it
         images = [Image.open(io.BytesIO(base64.b64decode(p))).convert("RGB") for p in payloads]
-        cfg = load_config("tiny", [
-            f"serve.encoder={export}",
-            f"serve.max_batch_size={args.max_batch_size}",
-            f"serve.max_ongoing_requests={2 * args.max_batch_size}",
-            f"serve.torch_threads={threads}",
-            f"serve.precision={precision}",
-        ])
+        cfg = load_config(
+            "tiny",
+            [
+                f"serve.encoder={export}",
+                f"serve.max_batch_size={args.max_batch_size}",
+                f"serve.max_ongoing_requests={2 * args.max_batch_size}",
+                f"serve.torch_threads={threads}",
+                f"serve.precision={precision}",
+            ],
+        )
         plain = {}  # precision -> (port, process) of the (c) servers
         for p in dict.fromkeys(["fp32", precision]):
             plain_port = free_port()
-            command = [sys.executable, __file__, "--plain-server", export, str(plain_port), p, "--threads", str(threads)]
+            command = [
+                sys.executable,
+                __file__,
+                "--plain-server",
+                export,
+                str(plain_port),
+                p,
+                "--threads",
+                str(threads),
+            ]
             plain[p] = (plain_port, subprocess.Popen(command))
         ray.init(num_cpus=4, include_dashboard=False, _temp_dir=f"{tmp}/ray", log_to_driver=False)
         try:
@@ -294,9 +324,12 @@ def main() -> None:
             rows = compare(enc, images, urls, payloads, args.seconds, args.rounds)
             at = {row["mode"]: row["img_s"] for row in rows if row["c"] == LEVELS[-1]}
             served, limit = at[f"(a) Ray Serve {precision}"], at["(b) raw batched forward"]
-            print(f"at c={LEVELS[-1]}: (a)/(b) = {served / limit:.2f} (target >= 0.6), "
-                  + ", ".join(f"(a)/(c {p}) = {served / at[f'(c) plain FastAPI {p}']:.2f}" for p in plain)
-                  + f" (target >= 1.5), errors (a) {sum(r['errors'] for r in rows if r['mode'].startswith('(a)'))}", flush=True)
+            print(
+                f"at c={LEVELS[-1]}: (a)/(b) = {served / limit:.2f} (target >= 0.6), "
+                + ", ".join(f"(a)/(c {p}) = {served / at[f'(c) plain FastAPI {p}']:.2f}" for p in plain)
+                + f" (target >= 1.5), errors (a) {sum(r['errors'] for r in rows if r['mode'].startswith('(a)'))}",
+                flush=True,
+            )
             for _, server in plain.values():
                 server.terminate()
             if args.sustain > 0:

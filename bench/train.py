@@ -20,15 +20,15 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "train"))
-from gratings import write_image_rows  # noqa: E402
+from gratings import write_image_rows
 
-from synclr_ray.config import Config, load_config  # noqa: E402
-from synclr_ray.train.ingest import CropBatch, crop_rows  # noqa: E402
-from synclr_ray.train.loop import train_step  # noqa: E402
-from synclr_ray.train.masking import MaskGenerator  # noqa: E402
-from synclr_ray.train.objective import SynCLR  # noqa: E402
-from synclr_ray.train.schedules import Schedules  # noqa: E402
-from synclr_ray.train.stage import fit  # noqa: E402
+from synclr_ray.config import Config, load_config
+from synclr_ray.train.ingest import CropBatch, crop_rows
+from synclr_ray.train.loop import train_step
+from synclr_ray.train.masking import MaskGenerator
+from synclr_ray.train.objective import SynCLR
+from synclr_ray.train.schedules import Schedules
+from synclr_ray.train.stage import fit
 
 
 class CaptionRows(Dataset):
@@ -42,14 +42,14 @@ class CaptionRows(Dataset):
         return len(self.ids)
 
     def __getitem__(self, index: int):
-        g, l = crop_rows([self.ids[index]], [self.images[index].as_py()], self.cfg.train, self.cfg.seed, epoch=0)
-        return torch.from_numpy(g), torch.from_numpy(l), self.ids[index]
+        g, local = crop_rows([self.ids[index]], [self.images[index].as_py()], self.cfg.train, self.cfg.seed, epoch=0)
+        return torch.from_numpy(g), torch.from_numpy(local), self.ids[index]
 
 
 def collate(items) -> CropBatch:
     per = items[0][0].shape[0]
     labels = torch.arange(len(items)).repeat_interleave(per)
-    return CropBatch(torch.cat([g for g, _, _ in items]), torch.cat([l for _, l, _ in items]).flatten(0, 1), labels,
+    return CropBatch(torch.cat([g for g, _, _ in items]), torch.cat([local for _, local, _ in items]).flatten(0, 1), labels,
                      [i for _, _, i in items])  # fmt: skip
 
 

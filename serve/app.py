@@ -92,7 +92,7 @@ class EmbeddingServer:
         for pool in {pool for _, pool in items}:
             index = [i for i, (_, p) in enumerate(items) if p == pool]
             feats = self.encoder.features(torch.stack([items[i][0] for i in index]), pool).cpu()
-            for i, row in zip(index, feats):
+            for i, row in zip(index, feats, strict=True):
                 out[i] = (row, len(items))
         return out
 

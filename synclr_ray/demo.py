@@ -5,7 +5,6 @@ vs a random baseline -> the Serve endpoint answering one real HTTP request -> fi
 """
 
 import base64
-import io
 import socket
 import time
 from typing import Any

@@ -112,7 +112,9 @@ def stream_dataset(cfg: Config, root: str, meter: Any) -> Dataset:
     columns = [*CAPTION_COLUMNS, "epoch"]
     captions = (
         generate(prompts, cfg, [*PROMPT_COLUMNS, "epoch"])
-        .map_batches(mark_captions, fn_kwargs={"min_words": cfg.captions.min_words, "max_words": cfg.captions.max_words})
+        .map_batches(
+            mark_captions, fn_kwargs={"min_words": cfg.captions.min_words, "max_words": cfg.captions.max_words}
+        )
         .map_batches(keep_ok_rows, fn_kwargs={"columns": columns})
         .map_batches(_metered, fn_args=("captions", meter), batch_format="pyarrow", num_cpus=BOOKKEEPING_CPUS)
     )

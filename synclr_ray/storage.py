@@ -135,7 +135,9 @@ def upload_dir(local_dir: str | Path, uri: str) -> None:
     """Copy a local directory tree to ``uri`` (local or S3)."""
     fs, path = filesystem(uri)
     fs.create_dir(path, recursive=True)
-    pafs.copy_files(str(Path(local_dir).absolute()), path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+    pafs.copy_files(
+        str(Path(local_dir).absolute()), path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs
+    )
 
 
 def cache_dir() -> Path:

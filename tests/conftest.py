@@ -1,19 +1,52 @@
-"""Shared fixtures: one local Ray cluster per session, a real S3 endpoint on 127.0.0.1, a model cache.
+"""Shared fixtures: one local Ray cluster per session, a real S3 endpoint on 127.0.0.1; the test tiers.
 
-The S3 endpoint (moto's server) and the cache are set in the environment before Ray starts,
-so Ray workers inherit the same storage settings as the test process.
+The S3 endpoint (moto's server) is set in the environment before Ray starts, so Ray workers
+inherit the same storage settings as the test process. Built tiny models come from the
+persistent per-user cache (``SYNCLR_CACHE`` or ~/.cache/synclr-ray), shared by every tier.
+
+Tiers (CONTRIBUTING.md): a test marked ``slow``, ``realsize`` or ``vllm`` belongs to that tier;
+an unmarked test to ``fast``. ``pytest --tier NAME`` runs exactly one tier and fails when it
+selects no test, so an emptied tier cannot pass silently.
 """
 
 import os
 import socket
 import tempfile
-import uuid
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
 import pytest
+
+TIERS = ("fast", "slow", "realsize", "vllm")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--tier", choices=TIERS, help="Run only the tests of one tier (unmarked tests are 'fast').")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for tier in TIERS[1:]:
+        config.addinivalue_line("markers", f"{tier}: belongs to the '{tier}' test tier (see CONTRIBUTING.md)")
+
+
+def _tier_of(item: pytest.Item) -> str:
+    return next((tier for tier in TIERS[1:] if item.get_closest_marker(tier)), "fast")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tier = config.getoption("--tier")
+    if tier is None:
+        return
+    selected = [item for item in items if _tier_of(item) == tier]
+    deselected = [item for item in items if _tier_of(item) != tier]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+    items[:] = selected
+    if not selected:
+        raise pytest.UsageError(f"tier {tier!r} selected no tests: mark its tests with @pytest.mark.{tier}")
 
 
 def _free_port() -> int:
@@ -23,7 +56,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def s3_endpoint() -> Iterator[str]:
     """A moto S3 server on 127.0.0.1, configured through the standard AWS environment variables."""
     from moto.server import ThreadedMotoServer
 
@@ -38,7 +71,6 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         AWS_REGION="us-east-1",
         AWS_DEFAULT_REGION="us-east-1",
         AWS_EC2_METADATA_DISABLED="true",
-        SYNCLR_CACHE=str(tmp_path_factory.mktemp("synclr-cache")),
     )
     yield endpoint
     server.stop()

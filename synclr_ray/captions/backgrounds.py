@@ -43,13 +43,19 @@ def parse_backgrounds(text: str) -> list[str]:
 
 
 def _parse_batch(batch: dict[str, np.ndarray]) -> dict[str, list]:
-    return {"concept": list(batch["concept"]), "backgrounds": [parse_backgrounds(str(t)) for t in batch["generated_text"]]}
+    return {
+        "concept": list(batch["concept"]),
+        "backgrounds": [parse_backgrounds(str(t)) for t in batch["generated_text"]],
+    }
 
 
 def background_dataset(cfg: Config, catalog: list[ConceptSource]) -> Dataset:
     """Lazy: one LLM-generated background list per object concept of the catalog."""
     concepts = list(dict.fromkeys(c for s in catalog if s.group == "object" for c in s.concepts))
-    rows = [{"concept": c, "seed": i, "prompt": background_prompt(c, cfg.seed * 1_000_003 + i)} for i, c in enumerate(concepts)]
+    rows = [
+        {"concept": c, "seed": i, "prompt": background_prompt(c, cfg.seed * 1_000_003 + i)}
+        for i, c in enumerate(concepts)
+    ]
     ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows) // 4096))
     return generate(ds, cfg, ["concept", "seed", "prompt"]).map_batches(_parse_batch)
 
@@ -61,4 +67,6 @@ def load_backgrounds(uri: str) -> dict[str, tuple[str, ...]]:
         table = pq.read_table(path, filesystem=fs, columns=["concept", "backgrounds"])
     except (OSError, KeyError, ValueError) as exc:
         raise ValueError(f"captions.backgrounds: cannot read a concept/backgrounds table at {uri}: {exc}") from None
-    return {c: tuple(b) for c, b in zip(table["concept"].to_pylist(), table["backgrounds"].to_pylist()) if b}
+    return {
+        c: tuple(b) for c, b in zip(table["concept"].to_pylist(), table["backgrounds"].to_pylist(), strict=True) if b
+    }

@@ -77,7 +77,9 @@ def load_source(name: str, cfg: CaptionsConfig) -> ConceptSource:
         source = ConceptSource(name, SHIPPED_FILES[name], parse_concept_text(text, name))
     else:
         known = ", ".join([*IMAGENET_SOURCES, *SHIPPED_FILES, *cfg.concept_files])
-        raise ValueError(f"captions.sources.{name}: unknown concept source (known: {known}; add files with captions.concept_files)")
+        raise ValueError(
+            f"captions.sources.{name}: unknown concept source (known: {known}; add files with captions.concept_files)"
+        )
     if cfg.max_concepts_per_source and len(source.concepts) > cfg.max_concepts_per_source:
         picked = sorted(random.Random(name).sample(range(len(source.concepts)), cfg.max_concepts_per_source))
         source = ConceptSource(source.name, source.group, tuple(source.concepts[i] for i in picked))

@@ -11,7 +11,6 @@ import re
 
 import numpy as np
 
-
 STATUSES = ("ok", "empty", "too_short", "too_long")
 _SPACES = re.compile(r"\s+")
 _EDGE = " \t\"'`.,;:!?"

@@ -83,7 +83,9 @@ def caption_dataset(cfg: Config, start: int, count: int, backgrounds: str | None
     Rows failing a post-processing rule are dropped, so fewer than ``count`` come out;
     exact dedup across a whole run is `run_captions`' job.
     """
-    return marked_dataset(cfg, start, count, backgrounds).map_batches(keep_ok_rows, fn_kwargs={"columns": CAPTION_COLUMNS})
+    return marked_dataset(cfg, start, count, backgrounds).map_batches(
+        keep_ok_rows, fn_kwargs={"columns": CAPTION_COLUMNS}
+    )
 
 
 def _old_keys(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -122,10 +124,14 @@ class _Progress:
     def __init__(self, out: str, cfg: Config):
         self.uri = storage.join(out, PROGRESS_FILE)
         identity = {"seed": cfg.seed, "model": cfg.captions.model}
-        self.data: dict[str, Any] = storage.read_json(self.uri) if storage.exists(self.uri) else {**identity, "rounds": []}
+        self.data: dict[str, Any] = (
+            storage.read_json(self.uri) if storage.exists(self.uri) else {**identity, "rounds": []}
+        )
         for key, value in identity.items():
             if self.data.get(key) != value:
-                raise ValueError(f"{out} was made with captions {key}={self.data.get(key)!r}, not {value!r}: use a new --root")
+                raise ValueError(
+                    f"{out} was made with captions {key}={self.data.get(key)!r}, not {value!r}: use a new --root"
+                )
 
     @property
     def rounds(self) -> list[dict[str, Any]]:
@@ -189,10 +195,18 @@ def _remove_uncommitted(out: str, progress: _Progress) -> None:
 
 
 def _run_round(
-    cfg: Config, out: str, number: int, start: int, count: int, need: int, backgrounds: str | None, committed: list[str], have: int
+    cfg: Config,
+    out: str,
+    number: int,
+    start: int,
+    count: int,
+    need: int,
+    backgrounds: str | None,
+    committed: list[str],
+    have: int,
 ) -> dict[str, Any]:
     marked = marked_dataset(cfg, start, count, backgrounds).materialize()
-    statuses = {s: 0 for s in STATUSES} | stats.count_by(marked, "status")
+    statuses = dict.fromkeys(STATUSES, 0) | stats.count_by(marked, "status")
     unique = _dedup(marked, committed, rows_hint=count + have).materialize()
     kept = unique.sort("index").limit(need).materialize() if unique.count() > need else unique
     name = _round_uri(out, number).rsplit("/", 1)[1]
@@ -217,7 +231,9 @@ def committed_files(root: str) -> list[str]:
     uri = storage.join(out, PROGRESS_FILE)
     if not storage.exists(uri):
         return []
-    return [f for r in storage.read_json(uri)["rounds"] for f in storage.list_files(storage.join(out, r["dir"]), ".parquet")]
+    return [
+        f for r in storage.read_json(uri)["rounds"] for f in storage.list_files(storage.join(out, r["dir"]), ".parquet")
+    ]
 
 
 def read_captions(root: str) -> Dataset:

@@ -11,7 +11,7 @@ from ray.data import Dataset
 
 
 def _partial_counts(batch: dict[str, np.ndarray], columns: list[str]) -> dict[str, list]:
-    keys = ["/".join(parts) for parts in zip(*(batch[c].astype(str) for c in columns))]
+    keys = ["/".join(parts) for parts in zip(*(batch[c].astype(str) for c in columns), strict=True)]
     counts = Counter(keys)
     return {"key": list(counts), "n": list(counts.values())}
 
@@ -44,4 +44,9 @@ def length_stats(ds: Dataset) -> dict[str, Any]:
 def merge_lengths(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """Combine two `length_stats` results."""
     pick = lambda f, x, y: y if x is None else x if y is None else f(x, y)  # noqa: E731
-    return {"n": a["n"] + b["n"], "sum": a["sum"] + b["sum"], "min": pick(min, a["min"], b["min"]), "max": pick(max, a["max"], b["max"])}
+    return {
+        "n": a["n"] + b["n"],
+        "sum": a["sum"] + b["sum"],
+        "min": pick(min, a["min"], b["min"]),
+        "max": pick(max, a["max"], b["max"]),
+    }

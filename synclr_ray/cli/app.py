@@ -16,7 +16,9 @@ app = typer.Typer(
 
 ConfigOption = Annotated[
     str,
-    typer.Option("--config", "-c", help="Preset name (tiny, paper-vitb16, paper-vitl14) or a YAML file, local or s3://."),
+    typer.Option(
+        "--config", "-c", help="Preset name (tiny, paper-vitb16, paper-vitl14) or a YAML file, local or s3://."
+    ),
 ]
 RootOption = Annotated[str, typer.Option("--root", "-r", help="Run root: a local directory or an s3:// URI.")]
 SetOption = Annotated[

@@ -13,7 +13,8 @@ def captions(
     root: RootOption,
     config: ConfigOption = "tiny",
     num_captions: Annotated[
-        int | None, typer.Option("--num-captions", "-n", min=1, help="Unique captions wanted (default: captions.num_captions).")
+        int | None,
+        typer.Option("--num-captions", "-n", min=1, help="Unique captions wanted (default: captions.num_captions)."),
     ] = None,
     overrides: SetOption = None,
 ) -> None:
@@ -24,5 +25,7 @@ def captions(
     cfg = resolve_config(config, overrides)
     init_ray(cfg.ray)
     manifest = run_captions(cfg, root, num_captions)
-    summary = {k: manifest[k] for k in ("num_captions", "prompts", "filtered", "duplicates", "by_template", "length_words")}
+    summary = {
+        k: manifest[k] for k in ("num_captions", "prompts", "filtered", "duplicates", "by_template", "length_words")
+    }
     print(json.dumps(summary, indent=1))

@@ -22,7 +22,9 @@ def print_summary(summary: dict, root: str) -> None:
     """What was produced where, with throughputs."""
     print_pipeline_report(summary["pipeline"])
     for model, numbers in summary["probe"].items():
-        print(f"  probe ({model}): linear {100 * numbers['linear']['top1']:.1f}%, kNN {100 * numbers['knn']['top1']:.1f}%")
+        print(
+            f"  probe ({model}): linear {100 * numbers['linear']['top1']:.1f}%, kNN {100 * numbers['knn']['top1']:.1f}%"
+        )
     http = summary["serve"]
     print(f"  serve: POST {http['url']} -> dim {http['dim']}, first values {[round(v, 3) for v in http['head']]}"
           f" in {http['latency_s']:.2f} s")  # fmt: skip

@@ -15,11 +15,14 @@ def probe(
     dataset: Annotated[
         str,
         typer.Option(
-            "--dataset", "-d", help="`digits` (built in) or an ImageFolder with train/ and val/ or test/, local or s3://."
+            "--dataset",
+            "-d",
+            help="`digits` (built in) or an ImageFolder with train/ and val/ or test/, local or s3://.",
         ),
     ],
     json_out: Annotated[
-        str | None, typer.Option("--json", help="Also write the results (config, dataset, encoder, numbers) to this JSON file.")
+        str | None,
+        typer.Option("--json", help="Also write the results (config, dataset, encoder, numbers) to this JSON file."),
     ] = None,
     config: ConfigOption = "tiny",
     overrides: SetOption = None,
@@ -35,7 +38,8 @@ def probe(
 def pca(
     encoder: EncoderOption,
     images: Annotated[
-        list[str], typer.Option("--images", "-i", help="Image file, local or s3://; following bare paths are added too.")
+        list[str],
+        typer.Option("--images", "-i", help="Image file, local or s3://; following bare paths are added too."),
     ],
     out: Annotated[str, typer.Option("--out", "-o", help="PNG file to write, local or s3://.")],
     more_images: Annotated[list[str] | None, typer.Argument(help="More image files (e.g. from a shell glob).")] = None,

@@ -1,9 +1,5 @@
 """``synclr pipeline``: generation streaming straight into training, then the encoder export."""
 
-from typing import Annotated
-
-import typer
-
 from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, StepsOption, app, resolve_config
 
 

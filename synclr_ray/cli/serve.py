@@ -49,7 +49,9 @@ def serve_encoder(
 def embed_files(
     url: Annotated[str, typer.Option(help="Base URL of the endpoint, e.g. http://127.0.0.1:8000.")],
     files: Annotated[list[Path], typer.Argument(help="JPEG/PNG/WebP images.", exists=True, dir_okay=False)],
-    out: Annotated[Path | None, typer.Option(help="Save the embeddings as an (N, D) float32 .npy instead of printing.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Save the embeddings as an (N, D) float32 .npy instead of printing.")
+    ] = None,
     pool: Annotated[Pool, typer.Option(help="CLS token or mean of patch tokens.")] = Pool.cls,
     normalize: Annotated[bool, typer.Option(help="L2-normalise the embeddings.")] = True,
     timeout: Annotated[float, typer.Option(help="Request timeout in seconds.")] = 60.0,
@@ -66,7 +68,9 @@ def embed_files(
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     uploads = [("images", (path.name, path.read_bytes())) for path in files]
     data = {"pool": pool.value, "normalize": str(normalize).lower()}
-    response = httpx.post(f"{url.rstrip('/')}/v1/embeddings", files=uploads, data=data, headers=headers, timeout=timeout)
+    response = httpx.post(
+        f"{url.rstrip('/')}/v1/embeddings", files=uploads, data=data, headers=headers, timeout=timeout
+    )
     if response.status_code != 200:
         try:
             detail = response.json().get("detail", response.text)
@@ -78,5 +82,5 @@ def embed_files(
         np.save(out, embeddings)
         print(f"wrote {out} {embeddings.shape}")
         return
-    for path, row in zip(files, embeddings.tolist()):
+    for path, row in zip(files, embeddings.tolist(), strict=True):
         print(json.dumps({"file": str(path), "embedding": row}))

@@ -38,5 +38,5 @@ class ImagesConfig(Section):
     @classmethod
     def _latent_grid(cls, value: int) -> int:
         if value % 8:
-            raise ValueError(f"must be a multiple of 8 (the VAE works on an 8x smaller latent grid)")
+            raise ValueError("must be a multiple of 8 (the VAE works on an 8x smaller latent grid)")
         return value

@@ -24,7 +24,9 @@ class AutoscalingConfig(Section):
 class ServeConfig(Section):
     """Batching, scaling and request limits of the embedding endpoint."""
 
-    encoder: str | None = Field(None, description="Export directory (local or s3://) to serve; `synclr serve --encoder`.")
+    encoder: str | None = Field(
+        None, description="Export directory (local or s3://) to serve; `synclr serve --encoder`."
+    )
     host: str = Field("127.0.0.1", description="Address the HTTP proxy binds (0.0.0.0 inside a pod).")
     port: int = Field(8000, ge=1, le=65535)
     max_batch_size: int = Field(32, ge=1, description="Images per forward pass across concurrent requests.")
@@ -34,7 +36,8 @@ class ServeConfig(Section):
     num_cpus: float = Field(1.0, ge=0, description="Logical CPUs per replica.")
     num_gpus: float = Field(0.0, ge=0, description="GPUs per replica; the model runs on CUDA when > 0.")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
-        "auto", description="Compute precision of the forward pass; auto: fp16 on GPUs, bf16 on CPUs with native bf16, else fp32."
+        "auto",
+        description="Compute precision of the forward pass; auto: fp16 on GPUs, bf16 on CPUs with native bf16, else fp32.",
     )
     torch_threads: int | None = Field(None, ge=1, description="Intra-op threads per replica (default: torch's own).")
     max_images_per_request: int = Field(64, ge=1)

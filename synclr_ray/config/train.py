@@ -97,7 +97,9 @@ class TrainConfig(Section):
     @model_validator(mode="after")
     def _check(self) -> "TrainConfig":
         if self.batch_captions % self.num_workers:
-            raise ValueError(f"batch_captions ({self.batch_captions}) must be divisible by num_workers ({self.num_workers})")
+            raise ValueError(
+                f"batch_captions ({self.batch_captions}) must be divisible by num_workers ({self.num_workers})"
+            )
         if self.optim.warmup_steps >= self.steps and self.steps > 1:
             raise ValueError(f"optim.warmup_steps ({self.optim.warmup_steps}) must be below steps ({self.steps})")
         return self

@@ -21,4 +21,3 @@ def random_baseline(encoder: Encoder, seed: int, device: str = "cpu") -> Encoder
     model.reset_classifier(0)
     info = {**encoder.info, "id": f"random-init:{config['architecture']}:seed={seed}", "digest": None}
     return Encoder(model=model.to(device).eval(), transform=encoder.transform, info=info, precision=encoder.precision)
-

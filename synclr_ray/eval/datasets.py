@@ -77,7 +77,9 @@ def image_folder(uri: str) -> LabelledImages:
         raise ValueError(f"dataset {uri}: no such directory (expected train/ and val/ or test/ class folders)")
     splits = [s for s in ("train", "val", "test") if fs.get_file_info(f"{root}/{s}").type == pafs.FileType.Directory]
     if "train" not in splits or len(splits) < 2:
-        raise ValueError(f"dataset {uri}: missing split folder: needs train/ and val/ or test/, found {splits or 'none'}")
+        raise ValueError(
+            f"dataset {uri}: missing split folder: needs train/ and val/ or test/, found {splits or 'none'}"
+        )
     files: dict[str, dict[str, list[str]]] = {s: _class_files(fs, f"{root}/{s}", uri) for s in splits}
     classes = sorted(files["train"])
     for split, by_class in files.items():

@@ -45,7 +45,7 @@ class FeatureExtractor:
             self.models[BASELINE] = random_baseline(encoder, baseline_seed, device)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        images = [_decode(data, row_id) for data, row_id in zip(batch["image"], batch["id"])]
+        images = [_decode(data, row_id) for data, row_id in zip(batch["image"], batch["id"], strict=True)]
         pixels = self.models[ENCODER].preprocess(images)
         out = {"id": batch["id"], "label": batch["label"], "split": batch["split"]}
         for name, model in self.models.items():
@@ -53,7 +53,9 @@ class FeatureExtractor:
         return out
 
 
-def extract_features(rows: ray.data.Dataset, encoder_uri: str, cfg: EvalConfig, baseline_seed: int | None = None) -> Features:
+def extract_features(
+    rows: ray.data.Dataset, encoder_uri: str, cfg: EvalConfig, baseline_seed: int | None = None
+) -> Features:
     """CLS features of every row of a `LabelledImages.rows` dataset; with ``baseline_seed``, also the baseline's."""
     embedded = rows.map_batches(
         FeatureExtractor,

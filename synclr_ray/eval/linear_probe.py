@@ -35,7 +35,9 @@ def linear_probe(
     if val is None:
         counts = np.unique(train_y, return_counts=True)[1]
         if len(counts) < 2 or counts.min() < 2:
-            raise ValueError("linear probe: every class needs at least 2 training images to hold out a validation split")
+            raise ValueError(
+                "linear probe: every class needs at least 2 training images to hold out a validation split"
+            )
         fit_x, val_x, fit_y, val_y = train_test_split(
             train_x, train_y, test_size=val_fraction, stratify=train_y, random_state=seed
         )
@@ -53,7 +55,9 @@ def linear_probe(
 
 
 def _fit(x: np.ndarray, y: np.ndarray, c: float, max_iter: int, seed: int) -> Pipeline:
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=c, solver="lbfgs", max_iter=max_iter, random_state=seed))
+    model = make_pipeline(
+        StandardScaler(), LogisticRegression(C=c, solver="lbfgs", max_iter=max_iter, random_state=seed)
+    )
     with warnings.catch_warnings():
         # A capped iteration count is part of the protocol; an unconverged fit at a weak C just scores lower.
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -69,4 +69,3 @@ def format_report(report: dict) -> str:
             row = "".join(f"{100 * report['models'][m][probe][metric]:13.1f}%" for m in models)
             lines.append(f"{title + ' ' + metric_title:28}{row}")
     return "\n".join(lines)
-

@@ -66,10 +66,17 @@ class ImageGenerator:
             if drawn is not None:
                 rows += drawn
                 continue
-            log.warning("batch of %d captions failed %d times (%s); trying them one by one", len(batch), 1 + self.cfg.retries, reason)
+            log.warning(
+                "batch of %d captions failed %d times (%s); trying them one by one",
+                len(batch),
+                1 + self.cfg.retries,
+                reason,
+            )
             alone = [(caption, *self._attempt([caption], attempts=1)) for caption in batch]
             if all(drawn is None for _, drawn, _ in alone):
-                raise RuntimeError(f"images.model {self.cfg.model!r} fails on every caption of a batch, alone too: {reason}")
+                raise RuntimeError(
+                    f"images.model {self.cfg.model!r} fails on every caption of a batch, alone too: {reason}"
+                )
             for caption, drawn, why in alone:
                 if drawn is not None:
                     rows += drawn
@@ -90,7 +97,9 @@ class ImageGenerator:
     @torch.inference_mode()
     def _draw(self, captions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         count = self.cfg.images_per_caption
-        seeds = [caption_seeds(self.run_seed, c["caption_id"], c.get(EPOCH_COLUMN, self.epoch), count) for c in captions]
+        seeds = [
+            caption_seeds(self.run_seed, c["caption_id"], c.get(EPOCH_COLUMN, self.epoch), count) for c in captions
+        ]
         # CPU generators: the initial noise of a seed is the same on every device.
         generators = [torch.Generator().manual_seed(seed) for per_caption in seeds for seed in per_caption]
         output = self.pipe(

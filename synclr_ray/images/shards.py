@@ -39,7 +39,9 @@ def plan_units(captions_uri: str, shard_captions: int) -> list[Unit]:
     """Cut every caption file under ``captions_uri`` into units, checking each file's footer and columns."""
     files = storage.list_files(captions_uri, ".parquet")
     if not files:
-        raise CaptionInputError(f"no caption files (*.parquet) under {captions_uri}: run `synclr captions` or pass --captions")
+        raise CaptionInputError(
+            f"no caption files (*.parquet) under {captions_uri}: run `synclr captions` or pass --captions"
+        )
     base = storage.filesystem(captions_uri)[1]
     units = []
     for uri in files:
@@ -90,7 +92,9 @@ def done_units(images_uri: str) -> set[str]:
     prefix = storage.filesystem(images_uri)[1] + "/"
     return {
         path.removesuffix(".parquet")
-        for path in (storage.filesystem(uri)[1].removeprefix(prefix) for uri in storage.list_files(images_uri, ".parquet"))
+        for path in (
+            storage.filesystem(uri)[1].removeprefix(prefix) for uri in storage.list_files(images_uri, ".parquet")
+        )
         if "/" not in path
     }
 

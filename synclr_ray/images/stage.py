@@ -61,7 +61,13 @@ def image_dataset(cfg: Config, captions: ray.data.Dataset, epoch: int = 0) -> ra
 
 
 _SUMMARY_SCHEMA = pa.schema(
-    [("name", pa.string()), ("rows", pa.int64()), ("errors", pa.int64()), ("seconds", pa.float64()), ("failure", pa.string())]
+    [
+        ("name", pa.string()),
+        ("rows", pa.int64()),
+        ("errors", pa.int64()),
+        ("seconds", pa.float64()),
+        ("failure", pa.string()),
+    ]
 )
 
 
@@ -107,12 +113,20 @@ def run_images(cfg: Config, root: str, captions_uri: str | None = None) -> dict[
     done = shards.done_units(images_uri)
     pending = [unit for unit in units if unit.name not in done]
     save_config(cfg, images_uri)
-    log.info("images: %d of %d shards to draw (%d captions) into %s", len(pending), len(units), sum(u.stop - u.start for u in pending), images_uri)
+    log.info(
+        "images: %d of %d shards to draw (%d captions) into %s",
+        len(pending),
+        len(units),
+        sum(u.stop - u.start for u in pending),
+        images_uri,
+    )
     drawn, failures = _draw_units(cfg, pending, images_uri) if pending else ({}, {})
     manifest = _write_manifest(cfg, units, images_uri, captions_uri, drawn)
     if failures:
         name, reason = next(iter(failures.items()))
-        raise RuntimeError(f"{len(failures)} of {len(pending)} shards failed (rerun to retry them), e.g. {name}: {reason}")
+        raise RuntimeError(
+            f"{len(failures)} of {len(pending)} shards failed (rerun to retry them), e.g. {name}: {reason}"
+        )
     return manifest
 
 
@@ -136,7 +150,12 @@ def _draw_units(
         images += row["rows"] * cfg.images.images_per_caption
         log.info(
             "images: shard %d/%d %s (%d captions, %d errors, %.1f s) | %.2f images/s",
-            len(drawn) + len(failures), len(pending), row["name"], row["rows"], row["errors"], row["seconds"],
+            len(drawn) + len(failures),
+            len(pending),
+            row["name"],
+            row["rows"],
+            row["errors"],
+            row["seconds"],
             images / (time.perf_counter() - started),
         )
     return drawn, failures

@@ -98,7 +98,9 @@ async def parse_request(request: Request, cfg: ServeConfig) -> ParsedRequest:
     """Validate a JSON or multipart embedding request against the configured limits; 4xx naming the field."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("application/json", "multipart/form-data"):
-        raise HTTPException(415, f"content-type {content_type or '(none)'!r}: use application/json or multipart/form-data")
+        raise HTTPException(
+            415, f"content-type {content_type or '(none)'!r}: use application/json or multipart/form-data"
+        )
     body = await read_body(request, cfg.max_body_bytes)
     if content_type == "application/json":
         return _parse_json(body, cfg.max_images_per_request)
@@ -142,7 +144,9 @@ async def _parse_multipart(request: Request, body: bytes, max_images: int) -> Pa
         form = await parser.parse()
     except MultiPartException as exc:
         status = 413 if "Too many files" in exc.message else 400
-        raise HTTPException(status, f"multipart body: {exc.message} (images: at most {max_images} per request)") from None
+        raise HTTPException(
+            status, f"multipart body: {exc.message} (images: at most {max_images} per request)"
+        ) from None
     try:
         uploads = form.getlist("images")
         if not uploads:

@@ -119,7 +119,9 @@ def build_tiny_sd(out_dir: Path) -> None:
 
 def _byte_alphabet() -> list[str]:
     """GPT-2/CLIP's reversible byte -> printable character table, in CLIP's vocabulary order."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = (
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    )
     codes, extra = printable[:], 0
     for byte in range(256):
         if byte not in printable:
@@ -148,10 +150,14 @@ def _write_clip_bpe(out_dir: Path) -> None:
 
     alphabet = _byte_alphabet()
     bpe = Tokenizer(models.BPE(end_of_word_suffix="</w>", unk_token=_EOS))
-    bpe.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()])
+    bpe.normalizer = normalizers.Sequence(
+        [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
+    )
     bpe.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""), behavior="removed", invert=True),
+            pre_tokenizers.Split(
+                Regex(r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""), behavior="removed", invert=True
+            ),
             pre_tokenizers.ByteLevel(add_prefix_space=False),
         ]
     )
@@ -165,7 +171,9 @@ def _write_clip_bpe(out_dir: Path) -> None:
         show_progress=False,
     )
     bpe.train_from_iterator(_corpus(), trainer=trainer)
-    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in json.loads(bpe.to_str())["model"]["merges"]]
+    merges = [
+        tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in json.loads(bpe.to_str())["model"]["merges"]
+    ]
     # CLIP's vocabulary order: every byte, every byte ending a word, the merged tokens, the specials.
     tokens = [*alphabet, *(c + "</w>" for c in alphabet), *(left + right for left, right in merges), _BOS, _EOS]
     vocab = {token: index for index, token in enumerate(dict.fromkeys(tokens))}

@@ -22,7 +22,7 @@ from synclr_ray import storage
 from synclr_ray.captions.pools import POOLS, SEPARATOR, load_pool
 from synclr_ray.captions.prompts import BACKGROUNDS_INSTRUCTION, INSTRUCTIONS, NUM_EXAMPLES, format_prompt
 
-VERSION = "v1"  # bump when the recipe below changes, so caches rebuild
+VERSION = "v2"  # bump when the recipe below changes, so caches rebuild
 VOCAB_SIZE = 2048
 FIT_STEPS = 200
 FIT_BATCH = 16
@@ -31,7 +31,9 @@ FIT_BATCH = 16
 def _pool_instruction(pool: str) -> str:
     if pool == "backgrounds":
         return BACKGROUNDS_INSTRUCTION
-    template, group = ("c", pool.removeprefix("c_")) if pool in ("c_object", "c_place", "c_texture") else (pool, "object")
+    template, group = (
+        ("c", pool.removeprefix("c_")) if pool in ("c_object", "c_place", "c_texture") else (pool, "object")
+    )
     return INSTRUCTIONS[(template, group)]
 
 
@@ -58,7 +60,9 @@ def _train_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))]
+    )
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
 
 
@@ -86,7 +90,7 @@ def build_tiny_llm(out_dir: Path) -> None:
     tokenizer = _train_tokenizer(fit_texts)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=96,
+        hidden_size=128,  # head size 32: one that vLLM's CPU attention supports (32/64/80/96/112/128/256)
         intermediate_size=256,
         num_hidden_layers=2,
         num_attention_heads=4,

@@ -18,4 +18,6 @@ def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
     if teacher_params.keys() != student_params.keys():
         raise ValueError("ema_update: teacher and student parameters differ in names")
     names = list(teacher_params)
-    torch._foreach_lerp_([teacher_params[n] for n in names], [student_params[n].detach() for n in names], 1.0 - momentum)
+    torch._foreach_lerp_(
+        [teacher_params[n] for n in names], [student_params[n].detach() for n in names], 1.0 - momentum
+    )

@@ -115,7 +115,9 @@ class CaptionBatches:
     def _submit(self, table: Any, epoch: int) -> tuple[list[Any], list[int], list[tuple[ray.ObjectRef, ray.ObjectRef]]]:
         missing = [name for name in IMAGE_COLUMNS if name not in table.column_names]
         if missing:
-            raise ValueError(f"training rows lack column(s) {', '.join(missing)} (have {', '.join(table.column_names)})")
+            raise ValueError(
+                f"training rows lack column(s) {', '.join(missing)} (have {', '.join(table.column_names)})"
+            )
         caption_ids = table.column("caption_id").to_pylist()
         images = table.column("images").to_pylist()
         chunk = -(-len(caption_ids) // self.cfg.loader_tasks)
@@ -133,5 +135,5 @@ class CaptionBatches:
         labels = torch.arange(len(caption_ids)).repeat_interleave(torch.tensor(counts)) + self.label_offset
         local_crops = None
         if self.cfg.crops.num_local:
-            local_crops = torch.from_numpy(np.concatenate([l for _, l in parts])).flatten(0, 1)
+            local_crops = torch.from_numpy(np.concatenate([local for _, local in parts])).flatten(0, 1)
         return CropBatch(global_crops, local_crops, labels, [str(c) for c in caption_ids])

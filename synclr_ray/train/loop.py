@@ -19,7 +19,6 @@ import torch.distributed as dist
 from synclr_ray import storage
 from synclr_ray.config import Config
 from synclr_ray.train import checkpoint
-from synclr_ray.train.checkpoint import TrainState
 from synclr_ray.train.ingest import CaptionBatches, CropBatch
 from synclr_ray.train.masking import MaskGenerator
 from synclr_ray.train.objective import LOSS_TERMS, SynCLR
@@ -94,7 +93,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     masks = MaskGenerator(tcfg.mask, module.grid) if tcfg.loss.ibot else None
     batches = CaptionBatches(ray.train.get_dataset_shard("train"), tcfg, cfg.seed, rank)
     metrics = MetricsLog(run_dir, stop_step, state.step) if rank == 0 else None
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16" and device.type == "cuda")
+    autocast = torch.autocast(
+        device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16" and device.type == "cuda"
+    )
     if tcfg.precision == "bf16" and device.type != "cuda" and rank == 0:
         # Measured on an AVX512-BF16 CPU: no faster than fp32 at the tiny preset's shapes.
         log.info("train.precision=bf16 applies on GPUs; training in fp32 on %s", device.type)

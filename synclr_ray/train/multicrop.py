@@ -66,17 +66,19 @@ def crop_transform(size: int, scale: tuple[float, float], tail: v2.Transform, me
 
     Everything before ``ToImage`` runs on PIL images, the cheapest path on CPU for these operations.
     """
-    return v2.Compose([
-        v2.RandomResizedCrop(size, scale=scale, interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
-        v2.RandomHorizontalFlip(),
-        v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
-        v2.RandomGrayscale(p=0.2),
-        tail,
-        v2.RandomApply([RandomDownUpsample()], p=_DOWN_UP_P),
-        v2.ToImage(),
-        v2.ToDtype(torch.float32, scale=True),
-        v2.Normalize(mean=list(mean), std=list(std)),
-    ])
+    return v2.Compose(
+        [
+            v2.RandomResizedCrop(size, scale=scale, interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
+            v2.RandomHorizontalFlip(),
+            v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
+            v2.RandomGrayscale(p=0.2),
+            tail,
+            v2.RandomApply([RandomDownUpsample()], p=_DOWN_UP_P),
+            v2.ToImage(),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean=list(mean), std=list(std)),
+        ]
+    )
 
 
 class MultiCrop:
@@ -85,8 +87,10 @@ class MultiCrop:
     def __init__(self, cfg: CropsConfig, mean: tuple[float, float, float], std: tuple[float, float, float]) -> None:
         self.cfg = cfg
         scale = cfg.global_size / _PAPER_GLOBAL_SIZE
-        views = [v2.Compose([_blur(blur, scale), v2.RandomSolarize(128, p=solarize)])
-                 for blur, solarize in _VIEW_BLUR_SOLARIZE]
+        views = [
+            v2.Compose([_blur(blur, scale), v2.RandomSolarize(128, p=solarize)])
+            for blur, solarize in _VIEW_BLUR_SOLARIZE
+        ]
         self.global_transform = crop_transform(cfg.global_size, cfg.global_scale, v2.RandomChoice(views), mean, std)
         self.local_transform = crop_transform(cfg.local_size, cfg.local_scale, _blur(_LOCAL_BLUR, scale), mean, std)
 

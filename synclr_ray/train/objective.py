@@ -42,7 +42,10 @@ class SynCLR(nn.Module):
         self.grid = patch_grid(self.student_backbone, size)
         self.teacher: nn.ModuleDict | None = None
         if cfg.loss.ema_teacher:
-            teacher = {"backbone": create_backbone(cfg.backbone, size, drop_path=0.0), "projector": projector(dim, cfg.heads)}
+            teacher = {
+                "backbone": create_backbone(cfg.backbone, size, drop_path=0.0),
+                "projector": projector(dim, cfg.heads),
+            }
             if cfg.loss.ibot:
                 teacher["ibot_head"] = IBOTHead(dim, cfg.heads)
             self.teacher = nn.ModuleDict(teacher)
@@ -73,7 +76,11 @@ class SynCLR(nn.Module):
         return groups
 
     def _check_inputs(
-        self, global_crops: torch.Tensor, local_crops: torch.Tensor | None, labels: torch.Tensor, masks: torch.Tensor | None
+        self,
+        global_crops: torch.Tensor,
+        local_crops: torch.Tensor | None,
+        labels: torch.Tensor,
+        masks: torch.Tensor | None,
     ) -> None:
         batch = global_crops.shape[0]
         if labels.shape != (batch,):
@@ -87,7 +94,9 @@ class SynCLR(nn.Module):
                 raise ValueError("masks given but train.loss.ibot is off")
             grid = self.student_backbone.patch_embed.dynamic_feat_size(tuple(global_crops.shape[-2:]))
             if masks.shape != (batch, grid[0] * grid[1]) or masks.dtype != torch.bool:
-                raise ValueError(f"masks must be bool [{batch}, {grid[0] * grid[1]}], got {masks.dtype} {list(masks.shape)}")
+                raise ValueError(
+                    f"masks must be bool [{batch}, {grid[0] * grid[1]}], got {masks.dtype} {list(masks.shape)}"
+                )
 
     def forward(
         self,
@@ -117,16 +126,28 @@ class SynCLR(nn.Module):
                 teacher_logits = teacher["ibot_head"](teacher_tokens[:, prefix:][masks])
 
         tokens = masked_forward_features(self.student_backbone, global_crops, masks, self.mask_token)
-        losses = {"contrastive_global": multi_positive_loss(
-            self._anchors(tokens[:, 0]), labels, keys, labels, loss_cfg.contrastive_temp, exclude_self=caption_positives
-        )}
+        losses = {
+            "contrastive_global": multi_positive_loss(
+                self._anchors(tokens[:, 0]),
+                labels,
+                keys,
+                labels,
+                loss_cfg.contrastive_temp,
+                exclude_self=caption_positives,
+            )
+        }
 
         losses["contrastive_local"] = zero
         if self.cfg.crops.num_local:
             local_tokens = self.student_backbone.forward_features(local_crops)
             local_labels = labels.repeat_interleave(self.cfg.crops.num_local)
             losses["contrastive_local"] = multi_positive_loss(
-                self._anchors(local_tokens[:, 0]), local_labels, keys, labels, loss_cfg.contrastive_temp, exclude_self=False
+                self._anchors(local_tokens[:, 0]),
+                local_labels,
+                keys,
+                labels,
+                loss_cfg.contrastive_temp,
+                exclude_self=False,
             )
 
         losses["ibot"] = zero

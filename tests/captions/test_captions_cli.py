@@ -13,7 +13,9 @@ def test_captions_help_documents_every_option():
 
 def test_bad_config_fails_before_any_work_with_one_line(tmp_path):
     proc = subprocess.run(
-        [SYNCLR, "captions", "--root", str(tmp_path / "run"), "--set", "captions.temperature=-1"], capture_output=True, text=True
+        [SYNCLR, "captions", "--root", str(tmp_path / "run"), "--set", "captions.temperature=-1"],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]

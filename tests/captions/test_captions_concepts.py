@@ -41,18 +41,25 @@ def test_user_concept_file_local_and_s3(tmp_path, s3_bucket):
     storage.write_text(uri, "puffin\nosprey\n")
     cfg = load_config(
         "tiny",
-        [f"captions.concept_files={{mine: {{uri: {path}}}, birds: {{uri: '{uri}', group: object}}}}", "captions.sources={mine: 1, birds: 1}"],
+        [
+            f"captions.concept_files={{mine: {{uri: {path}}}, birds: {{uri: '{uri}', group: object}}}}",
+            "captions.sources={mine: 1, birds: 1}",
+        ],
     ).captions
     catalog = {s.name: s.concepts for s in load_catalog(cfg)}
     assert catalog == {"mine": ("red kite", "barn owl"), "birds": ("puffin", "osprey")}
 
 
 def test_unreadable_or_unknown_sources_fail_clearly(tmp_path):
-    cfg = load_config("tiny", [f"captions.concept_files={{gone: {{uri: {tmp_path}/missing.txt}}}}", "captions.sources={gone: 1}"])
+    cfg = load_config(
+        "tiny", [f"captions.concept_files={{gone: {{uri: {tmp_path}/missing.txt}}}}", "captions.sources={gone: 1}"]
+    )
     with pytest.raises(ValueError, match=r"captions.concept_files.gone: cannot read .*missing.txt"):
         load_catalog(cfg.captions)
     (tmp_path / "empty.txt").write_text("# nothing\n")
-    cfg = load_config("tiny", [f"captions.concept_files={{e: {{uri: {tmp_path}/empty.txt}}}}", "captions.sources={e: 1}"])
+    cfg = load_config(
+        "tiny", [f"captions.concept_files={{e: {{uri: {tmp_path}/empty.txt}}}}", "captions.sources={e: 1}"]
+    )
     with pytest.raises(ValueError, match="has no concepts"):
         load_catalog(cfg.captions)
     with pytest.raises(ValueError, match="captions.sources.nope: unknown concept source"):

@@ -39,7 +39,9 @@ def test_mark_captions_batch():
 
 
 def test_parse_backgrounds():
-    assert parse_backgrounds(" dense jungle; tall grass ; ; dense jungle; a very long background phrase that goes on and on\nx") == [
+    assert parse_backgrounds(
+        " dense jungle; tall grass ; ; dense jungle; a very long background phrase that goes on and on\nx"
+    ) == [
         "dense jungle",
         "tall grass",
     ]

@@ -54,7 +54,10 @@ def test_template_rules(planner):
 def test_planning_is_deterministic_per_index(planner):
     assert planner.plan(12345) == planner.plan(12345)
     assert planner.plan(1)["caption_id"] != planner.plan(2)["caption_id"]
-    assert planner({"id": [0, 1]}, offset=10)["caption_id"] == [planner.plan(10)["caption_id"], planner.plan(11)["caption_id"]]
+    assert planner({"id": [0, 1]}, offset=10)["caption_id"] == [
+        planner.plan(10)["caption_id"],
+        planner.plan(11)["caption_id"],
+    ]
 
 
 def test_sampling_proportions_follow_the_config(planner):
@@ -62,7 +65,7 @@ def test_sampling_proportions_follow_the_config(planner):
     rows = [planner.plan(i) for i in range(n)]
     sources = Counter(r["concept_source"] for r in rows)
     weights = planner.source_p
-    for source, p in zip(planner.sources, weights):
+    for source, p in zip(planner.sources, weights, strict=True):
         assert abs(sources[source.name] / n - p) < 0.02 + 0.1 * p, source.name
     objects = [r for r in rows if _group(planner, r) == "object"]
     templates = Counter(r["template"] for r in objects)

@@ -19,7 +19,11 @@ def test_transformers_engine_through_ray_data(ray_cluster):
     for row in rows:
         planned = planner.plan(row["index"])
         assert row["caption_id"] == caption_id(cfg.seed, row["index"])
-        assert (row["concept"], row["template"], row["seed"]) == (planned["concept"], planned["template"], planned["seed"])
+        assert (row["concept"], row["template"], row["seed"]) == (
+            planned["concept"],
+            planned["template"],
+            planned["seed"],
+        )
         assert row["status"] in ("ok", "empty", "too_short", "too_long")
         assert "\n" not in row["caption"] and row["caption"] == row["caption"].strip()
     ok = [r for r in rows if r["status"] == "ok"]

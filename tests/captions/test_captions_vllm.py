@@ -16,7 +16,12 @@ from synclr_ray.config import load_config
 def cfg():
     return load_config(
         "tiny",
-        ["captions.engine=vllm", "captions.vllm.concurrency=3", "captions.vllm.accelerator_type=A10G", "ray.generation_label=gen"],
+        [
+            "captions.engine=vllm",
+            "captions.vllm.concurrency=3",
+            "captions.vllm.accelerator_type=A10G",
+            "ray.generation_label=gen",
+        ],
     )
 
 

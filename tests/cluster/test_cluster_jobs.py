@@ -110,7 +110,11 @@ def ray_head() -> Iterator[Head]:
     env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)  # Ray's default for new clusters, with our own token
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `python` is this venv's
     cmd = [RAY_CLI, "start", "--head", "--block", f"--temp-dir={temp_dir}", "--num-cpus=8", "--disable-usage-stats"]
-    cmd += ["--include-dashboard=true", "--dashboard-host=127.0.0.1", *(f"--{name}={port}" for name, port in ports.items())]
+    cmd += [
+        "--include-dashboard=true",
+        "--dashboard-host=127.0.0.1",
+        *(f"--{name}={port}" for name, port in ports.items()),
+    ]
     head = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     running = Head(f"http://127.0.0.1:{ports['dashboard-port']}", env, token)
     try:
@@ -160,7 +164,11 @@ def test_ray_job_submit_runs_the_caption_job(ray_head, s3_bucket):
 
     client = ray_head.client()
     deadline = time.monotonic() + 300
-    while (status := client.get_job_status(submission_id)) not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
+    while (status := client.get_job_status(submission_id)) not in {
+        JobStatus.SUCCEEDED,
+        JobStatus.FAILED,
+        JobStatus.STOPPED,
+    }:
         assert time.monotonic() < deadline, f"job still {status}"
         time.sleep(1)
     assert status == JobStatus.SUCCEEDED, client.get_job_logs(submission_id)[-4000:]

@@ -105,7 +105,9 @@ def test_embedding_script_reproduces_the_committed_manifest():
 
 def test_embedding_replaces_only_the_block():
     embedder = _embedder()
-    manifest = "kind: RayService\nspec:\n  serveConfigV2: |\n    old: 1\n\n    older: 2\n  rayClusterConfig:\n    x: 1\n"
+    manifest = (
+        "kind: RayService\nspec:\n  serveConfigV2: |\n    old: 1\n\n    older: 2\n  rayClusterConfig:\n    x: 1\n"
+    )
     updated = embedder.embed(manifest, "applications:\n- name: a\n\n  args: {}\n")
     doc = yaml.safe_load(updated)
     assert doc["spec"]["serveConfigV2"] == "applications:\n- name: a\n\n  args: {}\n"

@@ -52,7 +52,6 @@ def colour_folder(tmp_path_factory: pytest.TempPathFactory) -> str:
     return write_image_folder(str(tmp_path_factory.mktemp("colours") / "data"), {"train": 12, "test": 6})
 
 
-
 @pytest.fixture(scope="session")
 def colour_features(ray_cluster, tiny_export: str, colour_folder: str):
     """Features of `colour_folder` from the tiny export and its seed-7 baseline, in batches of 16."""

@@ -19,7 +19,9 @@ def test_pca_accepts_several_images_after_one_flag(monkeypatch, tiny_export, tmp
         images.append(str(tmp_path / f"{i}.png"))
         Image.new("RGB", (32, 32), (80 * i, 40, 120)).save(images[-1])
     out = tmp_path / "fig.png"
-    code = run_cli(monkeypatch, "pca", "--encoder", tiny_export, "--out", str(out), "-s", "eval.pca_tile=32", "--images", *images)
+    code = run_cli(
+        monkeypatch, "pca", "--encoder", tiny_export, "--out", str(out), "-s", "eval.pca_tile=32", "--images", *images
+    )
     assert code == 0 and Image.open(out).size == (3 * 32, 24 + 3 * 32)
 
 

@@ -40,7 +40,9 @@ def test_figure_is_a_png_with_one_row_per_image(tiny_export, tmp_path, s3_bucket
     figure = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
     assert figure.shape == (HEADER_PX + len(colours) * tile, len(COLUMNS) * tile, 3)
     for row, colour in enumerate(colours):
-        cells = [figure[HEADER_PX + row * tile : HEADER_PX + (row + 1) * tile, c * tile : (c + 1) * tile] for c in range(3)]
+        cells = [
+            figure[HEADER_PX + row * tile : HEADER_PX + (row + 1) * tile, c * tile : (c + 1) * tile] for c in range(3)
+        ]
         assert np.abs(cells[0].reshape(-1, 3).mean(0) - colour).max() < 3  # the input as the encoder sees it
         assert set(np.unique(cells[1]).tolist()) <= {0, 255}  # a binary foreground mask
         assert (cells[2][cells[1].max(axis=-1) == 0] == 0).all()  # background is black in the RGB map

@@ -13,7 +13,6 @@ from synclr_ray.config import Config, load_config
 from synclr_ray.images.encoding import encode_image
 from synclr_ray.images.schema import IMAGE_SCHEMA
 
-
 TEST_OVERRIDES = (
     "images.resolution=32",
     "images.store_size=32",

@@ -2,7 +2,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
-
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -14,7 +13,9 @@ runner = CliRunner()
 
 
 def test_show_writes_the_samples_figure(tmp_path: Path, image_rows: Callable[..., pa.Table]) -> None:
-    shards.write_shard(str(tmp_path / "images"), "part-00000", image_rows(2, [(200, 0, 0)] * 4), ERROR_SCHEMA.empty_table())
+    shards.write_shard(
+        str(tmp_path / "images"), "part-00000", image_rows(2, [(200, 0, 0)] * 4), ERROR_SCHEMA.empty_table()
+    )
     result = runner.invoke(app, ["show", "--root", str(tmp_path), "--rows", "2"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == str(tmp_path / "figures" / "samples.png")

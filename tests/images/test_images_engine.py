@@ -25,11 +25,15 @@ def generator() -> Iterator[ImageGenerator]:
     # One thread, as in a 1-CPU Ray actor: on a busy 2-core machine more threads only contend.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield ImageGenerator(load_config("tiny", ["images.resolution=32", "images.store_size=32", "images.num_inference_steps=2"]))
+    yield ImageGenerator(
+        load_config("tiny", ["images.resolution=32", "images.store_size=32", "images.num_inference_steps=2"])
+    )
     torch.set_num_threads(threads)
 
 
-def test_rows_keep_a_captions_images_together_and_are_reproducible(generator: ImageGenerator, caption_rows: Rows) -> None:
+def test_rows_keep_a_captions_images_together_and_are_reproducible(
+    generator: ImageGenerator, caption_rows: Rows
+) -> None:
     rows = pa.Table.from_pylist(caption_rows(2))
     images, errors = generator.generate(rows)
     assert images.schema == IMAGE_SCHEMA and errors.schema == ERROR_SCHEMA and errors.num_rows == 0
@@ -88,6 +92,8 @@ def test_unusable_model_settings_fail_naming_the_field(images_config: Callable[.
 
 def test_a_model_that_fails_on_every_caption_stops_the_run(caption_rows: Rows) -> None:
     # DDIM cannot take more steps than the model was trained with: every call fails, alone or not.
-    broken = ImageGenerator(load_config("tiny", ["images.scheduler=ddim", "images.num_inference_steps=1001", "images.retries=0"]))
+    broken = ImageGenerator(
+        load_config("tiny", ["images.scheduler=ddim", "images.num_inference_steps=1001", "images.retries=0"])
+    )
     with pytest.raises(RuntimeError, match="fails on every caption of a batch, alone too: ValueError"):
         broken.generate(pa.Table.from_pylist(caption_rows(2)))

@@ -8,7 +8,12 @@ def test_seed_is_a_pure_function_of_its_inputs() -> None:
 
 def test_every_input_changes_the_seed() -> None:
     base = image_seed(0, "cap-1", 0, 0)
-    variants = [image_seed(1, "cap-1", 0, 0), image_seed(0, "cap-2", 0, 0), image_seed(0, "cap-1", 1, 0), image_seed(0, "cap-1", 0, 1)]
+    variants = [
+        image_seed(1, "cap-1", 0, 0),
+        image_seed(0, "cap-2", 0, 0),
+        image_seed(0, "cap-1", 1, 0),
+        image_seed(0, "cap-1", 0, 1),
+    ]
     assert base not in variants and len(set(variants)) == len(variants)
 
 

@@ -44,7 +44,9 @@ def test_stage_writes_all_captions_once_and_resumes_after_a_crash(
     cfg = images_config()
     images_uri = f"{root}/images"
 
-    with pytest.raises(RuntimeError, match=r"1 of 4 shards failed .*part-c-00000: CaptionInputError: caption file .*part-c.parquet"):
+    with pytest.raises(
+        RuntimeError, match=r"1 of 4 shards failed .*part-c-00000: CaptionInputError: caption file .*part-c.parquet"
+    ):
         run_images(cfg, root)
     manifest = storage.read_json(f"{images_uri}/{shards.MANIFEST_FILE}")
     assert not manifest["complete"] and (manifest["units_done"], manifest["rows"], manifest["errors"]) == (3, 4, 1)
@@ -64,7 +66,12 @@ def test_stage_writes_all_captions_once_and_resumes_after_a_crash(
     kept = {p.name: p.stat().st_mtime_ns for p in Path(images_uri).glob("*.parquet")}
 
     manifest = run_images(cfg, root)
-    assert manifest["complete"] and (manifest["units_done"], manifest["rows"], manifest["images"], manifest["errors"]) == (4, 6, 24, 1)
+    assert manifest["complete"] and (
+        manifest["units_done"],
+        manifest["rows"],
+        manifest["images"],
+        manifest["errors"],
+    ) == (4, 6, 24, 1)
     assert {p.name: p.stat().st_mtime_ns for p in Path(images_uri).glob("*.parquet") if p.name in kept} == kept
     assert pq.read_table(lost).equals(lost_rows)  # redrawn from the same seeds: identical bytes
     table = _image_rows(images_uri)
@@ -85,7 +92,11 @@ def _corrupt_first_page(path: Path) -> None:
 
 
 def test_stage_on_s3(
-    ray_cluster: None, s3_bucket: str, images_config: Callable[..., Config], caption_rows: Rows, write_captions: WriteCaptions
+    ray_cluster: None,
+    s3_bucket: str,
+    images_config: Callable[..., Config],
+    caption_rows: Rows,
+    write_captions: WriteCaptions,
 ) -> None:
     root = f"{s3_bucket}/run"
     write_captions(f"{root}/captions/part-0.parquet", caption_rows(3))
@@ -93,13 +104,22 @@ def test_stage_on_s3(
     assert manifest["complete"] and manifest["rows"] == 3 and manifest["errors"] == 0
     listed = storage.list_files(f"{root}/images")
     assert sorted(os.path.basename(f) for f in listed) == [
-        "config.yaml", "manifest.json", "part-0-00000.parquet", "part-0-00001.parquet",
+        "config.yaml",
+        "manifest.json",
+        "part-0-00000.parquet",
+        "part-0-00001.parquet",
     ]
     table = _image_rows(f"{root}/images")
-    assert table.schema == IMAGE_SCHEMA and sorted(table["caption_id"].to_pylist()) == ["cap-0000", "cap-0001", "cap-0002"]
+    assert table.schema == IMAGE_SCHEMA and sorted(table["caption_id"].to_pylist()) == [
+        "cap-0000",
+        "cap-0001",
+        "cap-0002",
+    ]
 
 
-def test_image_dataset_draws_epoch_seeded_rows(ray_cluster: None, images_config: Callable[..., Config], caption_rows: Rows) -> None:
+def test_image_dataset_draws_epoch_seeded_rows(
+    ray_cluster: None, images_config: Callable[..., Config], caption_rows: Rows
+) -> None:
     captions = ray.data.from_items(caption_rows(3))
     dataset = image_dataset(images_config(), captions, epoch=2)
     rows = sorted(dataset.take_all(), key=lambda row: row["caption_id"])

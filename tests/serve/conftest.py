@@ -57,7 +57,9 @@ def server(ray_cluster: None, export_dir: str, tmp_path_factory: pytest.TempPath
     token_file = tmp_path_factory.mktemp("secret") / "token"
     token_file.write_text(TOKEN + "\n")
     spec = yaml.safe_load((REPO / "serve" / "config.yaml").read_text())["applications"][0]
-    open_args = AppArgs.model_validate({**spec["args"], "encoder": export_dir, "overrides": [*LIMITS, "serve.precision=fp32"]})
+    open_args = AppArgs.model_validate(
+        {**spec["args"], "encoder": export_dir, "overrides": [*LIMITS, "serve.precision=fp32"]}
+    )
     secure_args = open_args.model_copy(update={"overrides": [*LIMITS, f"serve.auth_token_file={token_file}"]})
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     try:

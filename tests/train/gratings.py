@@ -44,7 +44,9 @@ def caption_structure(num_captions: int) -> list[tuple[str, float]]:
     return [(KINDS[c % len(KINDS)], FREQUENCIES[c // len(KINDS) % len(FREQUENCIES)]) for c in range(num_captions)]
 
 
-def caption_images(num_captions: int, size: int = 64, seed: int = 0, per_caption: int = IMAGES_PER_CAPTION) -> list[list[Image.Image]]:
+def caption_images(
+    num_captions: int, size: int = 64, seed: int = 0, per_caption: int = IMAGES_PER_CAPTION
+) -> list[list[Image.Image]]:
     """``per_caption`` images per caption: the caption's grating with a random phase and colour each."""
     rng = np.random.default_rng(seed)
     return [

@@ -4,7 +4,9 @@ import torch
 from synclr_ray.config.train import BackboneConfig
 from synclr_ray.train.backbone import backbone_model_args, create_backbone, masked_forward_features, patch_grid
 
-TINY = BackboneConfig(name="vit_tiny_patch16_224", kwargs={"patch_size": 8, "depth": 2, "num_heads": 3, "embed_dim": 48}, drop_path=0.0)
+TINY = BackboneConfig(
+    name="vit_tiny_patch16_224", kwargs={"patch_size": 8, "depth": 2, "num_heads": 3, "embed_dim": 48}, drop_path=0.0
+)
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,9 @@ def losses(data: dict[str, torch.Tensor], labels: torch.Tensor) -> dict[str, tor
     student_logits = data["student_logits"].clone().requires_grad_()
     out = {
         "global": multi_positive_loss(anchors, labels, data["keys"], labels, 0.08, exclude_self=True),
-        "local": multi_positive_loss(local_anchors, labels.repeat_interleave(LOCAL), data["keys"], labels, 0.08, exclude_self=False),
+        "local": multi_positive_loss(
+            local_anchors, labels.repeat_interleave(LOCAL), data["keys"], labels, 0.08, exclude_self=False
+        ),
         "ibot": ibot_loss(student_logits, data["teacher_logits"], data["masks"], 0.1, 0.05),
     }
     (out["global"] + out["local"] + out["ibot"]).backward()

@@ -23,16 +23,16 @@ def test_momentum_one_keeps_teacher_and_zero_copies_student():
     for name, value in teacher.state_dict().items():
         assert torch.equal(value, before[name])
     ema_update(teacher, student, 0.0)
-    for (name, t), s in zip(teacher.named_parameters(), student.parameters()):
+    for (name, t), s in zip(teacher.named_parameters(), student.parameters(), strict=True):
         assert torch.equal(t, s), name
 
 
 def test_intermediate_momentum_and_buffers_untouched():
     teacher, student = pair()
     student[1].running_mean.fill_(5.0)
-    expected = [0.9 * t + 0.1 * s for t, s in zip(teacher.parameters(), student.parameters())]
+    expected = [0.9 * t + 0.1 * s for t, s in zip(teacher.parameters(), student.parameters(), strict=True)]
     ema_update(teacher, student, 0.9)
-    for got, want in zip(teacher.parameters(), expected):
+    for got, want in zip(teacher.parameters(), expected, strict=True):
         torch.testing.assert_close(got, want)
     assert teacher[1].running_mean.abs().sum() == 0
 

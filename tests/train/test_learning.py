@@ -38,8 +38,12 @@ def test_pretraining_raises_the_same_caption_neighbour_rate(ray_cluster, tmp_pat
     torch.manual_seed(cfg.seed)  # the weights the run started from
     size = cfg.train.crops.global_size
     start = SynCLR(cfg.train).teacher_backbone
-    export_encoder(start, str(tmp_path / "init"), image_size=size, model_args=backbone_model_args(cfg.train.backbone, size))
+    export_encoder(
+        start, str(tmp_path / "init"), image_size=size, model_args=backbone_model_args(cfg.train.backbone, size)
+    )
     random_init = neighbours_share_caption(load_encoder(str(tmp_path / "init")))
 
-    print(f"same-caption share of the {NEIGHBOURS} nearest neighbours: random init {random_init:.3f}, after {STEPS} steps {trained:.3f}")
+    print(
+        f"same-caption share of the {NEIGHBOURS} nearest neighbours: random init {random_init:.3f}, after {STEPS} steps {trained:.3f}"
+    )
     assert trained >= random_init + MIN_GAIN, f"random init {random_init:.3f}, trained {trained:.3f}"

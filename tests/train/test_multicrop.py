@@ -25,7 +25,9 @@ def test_random_every_call_and_no_locals_when_disabled():
     crops = MultiCrop(CropsConfig(global_size=32, local_size=16, num_local=2), IMAGENET_MEAN, IMAGENET_STD)
     first, second = crops(image()), crops(image())
     assert not torch.equal(first[0], second[0]) and not torch.equal(first[1][0], first[1][1])
-    global_crop, local = MultiCrop(CropsConfig(global_size=32, local_size=16, num_local=0), IMAGENET_MEAN, IMAGENET_STD)(image())
+    global_crop, local = MultiCrop(
+        CropsConfig(global_size=32, local_size=16, num_local=0), IMAGENET_MEAN, IMAGENET_STD
+    )(image())
     assert global_crop.shape == (3, 32, 32) and local.shape == (0, 3, 16, 16)
 
 
@@ -49,5 +51,5 @@ def test_crops_are_a_function_of_the_torch_seed():
     for _ in range(2):
         torch.manual_seed(7)
         outputs.append([crops(image()) for _ in range(4)])
-    for (g1, l1), (g2, l2) in zip(*outputs):
+    for (g1, l1), (g2, l2) in zip(*outputs, strict=True):
         assert torch.equal(g1, g2) and torch.equal(l1, l2)

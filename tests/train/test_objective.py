@@ -6,8 +6,15 @@ from synclr_ray.train.masking import MaskGenerator
 from synclr_ray.train.objective import LOSS_TERMS, SynCLR
 
 SMALL = (
-    "crops.global_size=32", "crops.local_size=16", "crops.num_local=2", "backbone.kwargs.depth=2", "backbone.kwargs.embed_dim=48",
-    "heads.proj_hidden=64", "heads.pred_hidden=64", "heads.ibot_hidden=64", "heads.prototypes=32",
+    "crops.global_size=32",
+    "crops.local_size=16",
+    "crops.num_local=2",
+    "backbone.kwargs.depth=2",
+    "backbone.kwargs.embed_dim=48",
+    "heads.proj_hidden=64",
+    "heads.pred_hidden=64",
+    "heads.ibot_hidden=64",
+    "heads.prototypes=32",
 )
 BATCH = 8  # 2 captions x 4 images
 
@@ -15,7 +22,11 @@ BATCH = 8  # 2 captions x 4 images
 def batch(model: SynCLR, seed: int = 0) -> dict:
     g = torch.Generator().manual_seed(seed)
     crops = model.cfg.crops
-    local = torch.randn(BATCH * crops.num_local, 3, crops.local_size, crops.local_size, generator=g) if crops.num_local else None
+    local = (
+        torch.randn(BATCH * crops.num_local, 3, crops.local_size, crops.local_size, generator=g)
+        if crops.num_local
+        else None
+    )
     masks = MaskGenerator(model.cfg.mask, model.grid)(BATCH, g) if model.cfg.loss.ibot else None
     return {
         "global_crops": torch.randn(BATCH, 3, crops.global_size, crops.global_size, generator=g),
@@ -75,7 +86,7 @@ def test_teacher_starts_as_student_and_follows_ema(model):
     model.update_teacher(1.0)
     assert all(torch.equal(model.teacher.state_dict()[k], v) for k, v in snapshot.items())
     model.update_teacher(0.0)
-    for (name, t), s in zip(model.teacher.named_parameters(), model.student.parameters()):
+    for (name, t), s in zip(model.teacher.named_parameters(), model.student.parameters(), strict=True):
         assert torch.equal(t, s), name
     assert model.teacher_backbone is model.teacher["backbone"] and model.student_backbone is model.student["backbone"]
 

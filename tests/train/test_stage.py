@@ -114,4 +114,3 @@ def test_a_crashed_worker_is_restarted_from_the_last_checkpoint(ray_cluster, tmp
     assert json.loads((final / "state.json").read_text())["step"] == 6
     assert (final / "state.json").stat().st_mtime > killed[0]  # the run finished after the crash
     assert [m["step"] for m in _metrics(train_dir)] == [1, 2, 3, 4, 5, 6]
-

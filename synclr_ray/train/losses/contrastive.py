@@ -33,7 +33,9 @@ def multi_positive_loss(
     positives = (anchor_labels[:, None] == all_labels[None, :]) & (key_rank == rank)[None, :]
     if exclude_self:
         if anchors.shape[0] != keys.shape[0]:
-            raise ValueError(f"exclude_self needs one key per anchor, got {anchors.shape[0]} anchors and {keys.shape[0]} keys")
+            raise ValueError(
+                f"exclude_self needs one key per anchor, got {anchors.shape[0]} anchors and {keys.shape[0]} keys"
+            )
         rows = torch.arange(anchors.shape[0], device=anchors.device)
         own = torch.zeros_like(positives)
         own[rows, rank * keys.shape[0] + rows] = True
