@@ -6,7 +6,6 @@ Routes: ``POST /v1/embeddings`` (JSON or multipart), ``GET /v1/model``, ``GET /h
 """
 
 import asyncio
-from pathlib import Path
 
 import torch
 from fastapi import FastAPI, Request
@@ -16,7 +15,7 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.metrics import Histogram
 
-from synclr_ray import storage
+from synclr_ray import exports, storage
 from synclr_ray.config import Config, ConfigError, load_config
 from synclr_ray.config.serve import ServeConfig
 from synclr_ray.encoder import WEIGHTS_FILE, load_encoder
@@ -102,7 +101,8 @@ def build_app(cfg: Config) -> Application:
     scfg = cfg.serve
     if not scfg.encoder:
         raise ConfigError("config field 'serve.encoder' is not set: pass --encoder URI (or args.encoder)")
-    uri = scfg.encoder if storage.is_s3(scfg.encoder) else str(Path(scfg.encoder).expanduser().absolute())
+    # ROOT/export -> its latest complete version, resolved once: every replica loads that same version.
+    uri = exports.resolve(scfg.encoder)
     if not storage.exists(storage.join(uri, WEIGHTS_FILE)):
         raise FileNotFoundError(f"serve.encoder {scfg.encoder}: no {WEIGHTS_FILE} there (expected an export directory)")
     return EmbeddingServer.options(
