@@ -214,11 +214,16 @@ class StageLease:
                 self._lose(f"could not renew the lease {self.store.uri} for {now - last_renewal:.0f} s ({exc})")
                 return
             if version is None:
-                current = self.store.read()
-                taker = Holder.parse(current[0], self.store.uri).describe(now) if current else "nobody (it was deleted)"
-                self._lose(f"the lease {self.store.uri} was taken over by {taker}")
+                self._lose(f"the lease {self.store.uri} was taken over by {self._current_holder(now)}")
                 return
             self.holder, self._version, last_renewal = renewed, version, now
+
+    def _current_holder(self, now: float) -> str:
+        try:
+            current = self.store.read()
+            return Holder.parse(current[0], self.store.uri).describe(now) if current else "nobody (it was deleted)"
+        except Exception as exc:  # the reason to stop stands without the taker's name
+            return f"another command ({exc})"
 
     def _lose(self, reason: str) -> None:
         with self._state:
