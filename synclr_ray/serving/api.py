@@ -1,5 +1,6 @@
 """The HTTP contract of ``POST /v1/embeddings``: schemas, and parsing JSON or multipart bodies into raw images."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -95,7 +96,8 @@ async def parse_request(request: Request, cfg: ServeConfig) -> ParsedRequest:
         )
     body = await read_body(request, cfg.max_body_bytes, cfg.request_timeout_s)
     if content_type == "application/json":
-        return _parse_json(body, cfg.max_images_per_request)
+        # Parsing up to max_body_bytes of JSON and base64 takes a while: off the event loop, so batches keep forming.
+        return await asyncio.to_thread(_parse_json, body, cfg.max_images_per_request)
     return await _parse_multipart(request, body, cfg.max_images_per_request)
 
 
