@@ -9,7 +9,6 @@ Every route but ``/healthz`` follows ``serve.auth``.
 import asyncio
 import math
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import torch
 from fastapi import FastAPI, Request
@@ -22,7 +21,7 @@ from ray.serve import Application
 from ray.serve.config import BackpressureConfig
 from ray.serve.metrics import Histogram
 
-from synclr_ray import storage
+from synclr_ray import exports, storage
 from synclr_ray.config import Config, ConfigError, load_config
 from synclr_ray.config.serve import ServeConfig
 from synclr_ray.encoder import WEIGHTS_FILE, load_encoder
@@ -157,7 +156,8 @@ def build_app(cfg: Config) -> Application:
     scfg = cfg.serve
     if not scfg.encoder:
         raise ConfigError("config field 'serve.encoder' is not set: pass --encoder URI (or args.encoder)")
-    uri = scfg.encoder if storage.is_s3(scfg.encoder) else str(Path(scfg.encoder).expanduser().absolute())
+    # ROOT/export -> its latest complete version, resolved once: every replica loads that same version.
+    uri = exports.resolve(scfg.encoder)
     if not storage.exists(storage.join(uri, WEIGHTS_FILE)):
         raise FileNotFoundError(f"serve.encoder {scfg.encoder}: no {WEIGHTS_FILE} there (expected an export directory)")
     return EmbeddingServer.options(

@@ -12,6 +12,7 @@ from synclr_ray.config.base import Section
 from synclr_ray.config.captions import CaptionsConfig
 from synclr_ray.config.eval import EvalConfig
 from synclr_ray.config.images import ImagesConfig
+from synclr_ray.config.lease import LeaseConfig
 from synclr_ray.config.pipeline import PipelineConfig
 from synclr_ray.config.ray import RayConfig
 from synclr_ray.config.serve import ServeConfig
@@ -34,6 +35,7 @@ class Config(Section):
     eval: EvalConfig = EvalConfig()
     serve: ServeConfig = ServeConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    lease: LeaseConfig = LeaseConfig()
 
     def to_yaml(self) -> str:
         """The resolved config as YAML (loadable again with `load_config`)."""

@@ -40,7 +40,8 @@ def run_probe(encoder_uri: str, dataset: str, cfg: Config, json_out: str | None 
     info = load_encoder(encoder_uri).info  # fails fast, before any Ray work, on a bad export
     data = load_dataset(dataset)
     init_ray(cfg.ray)
-    features = extract_features(data.rows, encoder_uri, cfg.eval, baseline_seed=cfg.seed)
+    # The version resolved above (not ROOT/export again): every actor loads the same weights.
+    features = extract_features(data.rows, info["id"], cfg.eval, baseline_seed=cfg.seed)
     report = {
         "encoder": info,
         "baseline": {"architecture": info["architecture"], "init": "random", "seed": cfg.seed},

@@ -12,6 +12,7 @@ import pytest
 import timm
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from synclr_ray.encoder import export_encoder, fastest_precision
 
@@ -213,9 +214,11 @@ def test_a_model_with_nan_weights_never_becomes_ready(server, tmp_path):
     torch.manual_seed(0)
     args = {"img_size": 32, "patch_size": 8, "depth": 1, "embed_dim": 32, "num_heads": 2}
     vit = timm.create_model("vit_tiny_patch16_224", num_classes=0, **args).eval()
-    with torch.no_grad():
-        vit.blocks[0].attn.qkv.weight[0, 0] = float("nan")
     broken = export_encoder(vit, str(tmp_path / "export"), image_size=32, model_args=args)
+    # export_encoder refuses non-finite weights: break the file afterwards, as another tool might have.
+    weights = load_file(tmp_path / "export" / "model.safetensors")
+    weights["blocks.0.attn.qkv.weight"][0, 0] = float("nan")
+    save_file(weights, tmp_path / "export" / "model.safetensors")
     try:
         with pytest.raises(RuntimeError, match="Deploying application broken failed"):
             serve.run(app(AppArgs(encoder=broken, overrides=["serve.num_cpus=0.5"])), name="broken", route_prefix="/b")
