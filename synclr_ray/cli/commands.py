@@ -9,4 +9,5 @@ from synclr_ray.cli import (
     pipeline,  # noqa: F401
     serve,  # noqa: F401
     train,  # noqa: F401
+    transfer,  # noqa: F401
 )
