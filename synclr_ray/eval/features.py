@@ -52,7 +52,7 @@ class FeatureExtractor:
             self.models[COMPARE] = load_any_encoder(compare, device)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        images = [_decode(data, row_id) for data, row_id in zip(batch["image"], batch["id"], strict=True)]
+        images = [decode_image(data, row_id) for data, row_id in zip(batch["image"], batch["id"], strict=True)]
         out = {"id": batch["id"], "label": batch["label"], "split": batch["split"]}
         pixels: dict[int, torch.Tensor] = {}
         for name, model in self.models.items():
@@ -98,7 +98,8 @@ def extract_features(
     )
 
 
-def _decode(data: bytes, row_id: str) -> Image.Image:
+def decode_image(data: bytes, row_id: str) -> Image.Image:
+    """An encoded image, fully read; the error names the row."""
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
