@@ -8,6 +8,7 @@ from synclr_ray.cli import (
     finetune,  # noqa: F401
     images,  # noqa: F401
     pipeline,  # noqa: F401
+    segment,  # noqa: F401
     serve,  # noqa: F401
     train,  # noqa: F401
     transfer,  # noqa: F401

@@ -14,7 +14,9 @@ class SegmentConfig(DownstreamTrainConfig):
         "upernet", description="UperNet (transformers) on 4 blocks, or a 1x1 conv on the last patch tokens."
     )
     freeze_encoder: bool = Field(False, description="Train the head only (the linear head always freezes it).")
-    num_classes: int = Field(150, ge=2, description="Classes in the annotation masks (after reduce_zero_label).")
+    num_classes: int = Field(
+        150, ge=2, le=255, description="Classes in the annotation masks (after reduce_zero_label; 255 is ignored)."
+    )
     reduce_zero_label: bool = Field(True, description="ADE20k convention: mask value 0 is ignored, v becomes v-1.")
     crop_size: int = Field(512, ge=16, description="Training crop and sliding-window size in pixels.")
     scale_range: tuple[float, float] = Field(
