@@ -127,3 +127,11 @@ def kill_a_trainer_when(ray_cluster: None) -> Callable[[Path, list[float]], None
                 continue
 
     return kill
+
+
+@pytest.fixture(scope="session")
+def shapes_encoder(ray_cluster: None) -> str:
+    """A tiny SynCLR export pretrained on procedural shapes (tests/shapes.py), built once per machine."""
+    from shapes import pretrained_shapes_export
+
+    return pretrained_shapes_export()

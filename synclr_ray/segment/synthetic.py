@@ -19,8 +19,11 @@ NUM_CLASSES = 1 + len(SHAPES)  # background + shapes, after reduce_zero_label
 SUPERSAMPLE = 4
 
 
-def draw_scene(rng: np.random.Generator, size: int) -> tuple[Image.Image, np.ndarray]:
-    """One RGB image and its ADE20k-style mask (0 unlabelled, 1 background, 2.. shapes)."""
+def draw_scene(rng: np.random.Generator, size: int, shapes: list[int] | None = None) -> tuple[Image.Image, np.ndarray]:
+    """One RGB image and its ADE20k-style mask (0 unlabelled, 1 background, 2.. shapes).
+
+    ``shapes`` (indices into `SHAPES`) are drawn in that order; by default 1-3 random ones.
+    """
     big = size * SUPERSAMPLE
     y, x = np.mgrid[0:size, 0:size] / size
     base, other = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
@@ -29,8 +32,9 @@ def draw_scene(rng: np.random.Generator, size: int) -> tuple[Image.Image, np.nda
     )
     pixels = base + 0.35 * stripes[..., None] * (other - base)
     mask = np.ones((size, size), dtype=np.uint8)
-    for _ in range(rng.integers(1, 4)):
-        shape = int(rng.integers(len(SHAPES)))
+    if shapes is None:
+        shapes = [int(s) for s in rng.integers(len(SHAPES), size=rng.integers(1, 4))]
+    for shape in shapes:
         radius = rng.uniform(0.12, 0.25) * big
         cx, cy = rng.uniform(radius, big - radius, 2)
         layer = Image.new("L", (big, big), 0)
