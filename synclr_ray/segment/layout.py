@@ -39,8 +39,8 @@ def ade_layout(uri: str) -> SegmentationImages:
     prefix = "s3://" if storage.is_s3(uri) else ""
     items, sizes = [], {}
     for folder, split in SPLITS.items():
-        images = _files(fs, root, f"images/{folder}", uri, IMAGE_EXTENSIONS)
-        masks = _files(fs, root, f"annotations/{folder}", uri, (".png",))
+        images = _files(fs, root, f"images/{folder}", uri, IMAGE_EXTENSIONS, "image")
+        masks = _files(fs, root, f"annotations/{folder}", uri, (".png",), ".png annotation")
         unmatched = sorted(set(images) - set(masks))
         if unmatched:
             raise ValueError(
@@ -59,7 +59,9 @@ def ade_layout(uri: str) -> SegmentationImages:
     return SegmentationImages(name=uri, split_sizes=sizes, rows=rows)
 
 
-def _files(fs: pafs.FileSystem, root: str, relative: str, uri: str, extensions: tuple[str, ...]) -> dict[str, str]:
+def _files(
+    fs: pafs.FileSystem, root: str, relative: str, uri: str, extensions: tuple[str, ...], kind: str
+) -> dict[str, str]:
     """File stem -> path of the files with ``extensions`` directly in ``root/relative`` (which must hold some)."""
     directory = f"{root}/{relative}"
     if fs.get_file_info(directory).type != pafs.FileType.Directory:
@@ -70,7 +72,7 @@ def _files(fs: pafs.FileSystem, root: str, relative: str, uri: str, extensions: 
         if entry.type == pafs.FileType.File and not name.startswith(".") and name.lower().endswith(extensions):
             found[name.rsplit(".", 1)[0]] = entry.path
     if not found:
-        raise ValueError(f"dataset {uri}: {relative}/ holds no {' or '.join(extensions)} files")
+        raise ValueError(f"dataset {uri}: {relative}/ holds no {kind} files")
     return found
 
 

@@ -25,7 +25,7 @@ from synclr_ray.captions.stage import committed_files
 from synclr_ray.runroot import CONFIG_FILE, RunRoot
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ["captions", "images", "pretrain", "probe", "pipeline"]
+STAGES = ["captions", "images", "pretrain", "probe", "pipeline", "transfer", "finetune", "segment"]
 RAY_CLI = str(Path(sys.executable).parent / "ray")
 HEAD_PORTS = [
     "port",

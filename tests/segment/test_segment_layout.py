@@ -46,7 +46,7 @@ def test_pairs_become_rows_with_split_sizes(ray_cluster, scenes):
         (lambda root: shutil.rmtree(root / "annotations" / "validation"), "missing folder annotations/validation/"),
         (lambda root: next((root / "annotations" / "training").iterdir()).unlink(), "has no annotation (expected annotations/training/scene_training_"),
         (lambda root: next((root / "images" / "validation").iterdir()).unlink(), "annotations/validation/scene_validation_"),
-        (lambda root: [p.unlink() for p in (root / "images" / "training").iterdir()], "images/training/ holds no"),
+        (lambda root: [p.unlink() for p in (root / "images" / "training").iterdir()], "images/training/ holds no image files"),
     ],
 )  # fmt: skip
 def test_malformed_folders_are_rejected_naming_the_path_and_what_was_expected(scenes, tmp_path, damage, message):
