@@ -17,6 +17,7 @@ class TransferDataset(Section):
     metric: Literal["top1", "mean_per_class"] = Field(
         "top1", description="The number the table reports (the paper uses mean per-class accuracy for some sets)."
     )
+    average: bool = Field(True, description="Counted in the table's average (Table 6 averages the fine-grained sets).")
 
 
 class TransferConfig(Section):

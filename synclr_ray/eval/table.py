@@ -9,18 +9,24 @@ from synclr_ray import storage
 METRIC_TITLES = {"top1": "top-1", "mean_per_class": "mean per-class"}
 
 
-def suite_table(results: dict[str, dict], metrics: dict[str, str], titles: dict[str, str]) -> dict:
+def suite_table(
+    results: dict[str, dict], metrics: dict[str, str], titles: dict[str, str], averaged: list[str] | None = None
+) -> dict:
     """One row per dataset: the linear probe's chosen metric of each model in ``titles``, plus their average.
 
     ``results`` maps a dataset name to its `synclr_ray.eval.probe.evaluate` output; ``metrics`` maps
-    it to ``top1`` or ``mean_per_class``; ``titles`` maps a model key to its column title.
+    it to ``top1`` or ``mean_per_class``; ``titles`` maps a model key to its column title; the
+    average is over the ``averaged`` datasets (default: all).
     """
     rows = []
     for name, result in results.items():
         values = {m: result["models"][m]["linear"][metrics[name]] for m in titles if m in result["models"]}
         rows.append({"dataset": name, "metric": metrics[name], "split": result["split"], "values": values})
-    average = {m: float(np.mean([row["values"][m] for row in rows])) for m in titles}
-    return {"models": titles, "rows": rows, "average": average}
+    averaged = list(results) if averaged is None else averaged
+    if not averaged:
+        raise ValueError("transfer.datasets: at least one dataset must count in the average")
+    average = {m: float(np.mean([row["values"][m] for row in rows if row["dataset"] in averaged])) for m in titles}
+    return {"models": titles, "rows": rows, "average": average, "averaged": averaged}
 
 
 def to_markdown(table: dict) -> str:
@@ -34,7 +40,12 @@ def to_markdown(table: dict) -> str:
         cells = " | ".join(f"{100 * row['values'][m]:.1f}" for m in titles)
         lines.append(f"| {row['dataset']} | {METRIC_TITLES[row['metric']]} | {cells} |")
     cells = " | ".join(f"**{100 * table['average'][m]:.1f}**" for m in titles)
-    lines.append(f"| **average** | | {cells} |")
+    label = (
+        "**average**"
+        if len(table["averaged"]) == len(table["rows"])
+        else f"**average** ({len(table['averaged'])} of {len(table['rows'])})"
+    )
+    lines.append(f"| {label} | | {cells} |")
     return "\n".join(lines) + "\n"
 
 

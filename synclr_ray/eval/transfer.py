@@ -40,7 +40,8 @@ def run_transfer(encoder_uri: str, cfg: Config, out: str, compare: str | None = 
     titles = {ENCODER: "encoder", BASELINE: "random-init", **({COMPARE: compare} if compare else {})}
     results = {name: _dataset_result(name, uris[name], data, encoder_uri, compare, cfg, models, out)
                for name, data in datasets.items()}  # fmt: skip
-    table = suite_table(results, {d.name: d.metric for d in cfg.transfer.datasets}, titles)
+    suite = cfg.transfer.datasets
+    table = suite_table(results, {d.name: d.metric for d in suite}, titles, [d.name for d in suite if d.average])
     table["encoders"] = {**models, BASELINE: {"architecture": models[ENCODER]["architecture"], "seed": cfg.seed}}
     storage.write_text(storage.join(out, TABLE_MD), to_markdown(table))
     storage.write_json(storage.join(out, TABLE_JSON), table)

@@ -35,6 +35,10 @@ def test_table_reports_each_datasets_metric_and_their_average(tmp_path):
     assert lines[0] == "| dataset | metric | encoder | random-init |"
     assert lines[2] == "| pets | mean per-class | 80.0 | 20.0 |" and lines[3] == "| cars | top-1 | 50.0 | 10.0 |"
     assert lines[4] == "| **average** | | **65.0** | **15.0** |"
+    fine_grained = suite_table(results, {"pets": "top1", "cars": "top1"}, {"encoder": "encoder"}, averaged=["pets"])
+    assert fine_grained["average"] == {"encoder": 0.9} and "| **average** (1 of 2) | | **90.0** |" in to_markdown(
+        fine_grained
+    )
     png = write_bar_chart(table, str(tmp_path / "t.png"))
     assert Image.open(png).size[0] > 400
 
