@@ -1,10 +1,11 @@
-"""Procedural shapes for the downstream tests: a classification ImageFolder, pretraining rows, and a tiny
+"""Toy-world data for the downstream tests: a shape classification ImageFolder, pretraining rows, and a tiny
 SynCLR encoder pretrained on those rows (built once per machine into the model cache).
 
-Images come from `synclr_ray.segment.synthetic.draw_scene`: a shape's class is its outline, while
-its colour, size, position, rotation and the background vary, so a representation that learned
-shapes is expected to beat random weights on these sets (and on the segmentation set of the same
-scenes). A caption of the pretraining rows is one shape; its 4 images are 4 draws.
+Images come from the toy world's renderer (`synclr_ray.segment.synthetic.draw_scene`). A caption of
+the pretraining rows is one random scene and its 4 images are 4 renderings (the renderer's nuisance
+differs); the classification set's class is the shape, with every other attribute random. A
+representation that learned the toy world is expected to beat random weights there, and on the
+segmentation set of the same scenes.
 """
 
 import io
@@ -19,10 +20,12 @@ from filelock import FileLock
 from PIL import Image
 
 from synclr_ray import storage
-from synclr_ray.segment.synthetic import SHAPES, draw_scene
+from synclr_ray.segment.synthetic import draw_scene
+from synclr_ray.toyworld.catalog import SHAPES, sample_scene
+from synclr_ray.toyworld.render import render
 
-PRETRAIN_VERSION = 1  # bump when the rows or the settings below change: the cached encoder is rebuilt
-PRETRAIN = ["train.batch_captions=12", "train.steps=150", "train.checkpoint_every=150", "train.log_every=50",
+PRETRAIN_VERSION = 2  # bump when the rows or the settings below change: the cached encoder is rebuilt
+PRETRAIN = ["train.batch_captions=16", "train.steps=150", "train.checkpoint_every=150", "train.log_every=50",
             "train.cpus_per_worker=2", "train.loader_tasks=2", "ray.progress_bars=false"]  # fmt: skip
 
 
@@ -33,25 +36,23 @@ def _png(image: Image.Image) -> bytes:
 
 
 def write_shape_folder(uri: str, sizes: dict[str, int], size: int = 48, seed: int = 0) -> str:
-    """An ImageFolder at ``uri``: ``sizes[split]`` images per shape class, one shape per image."""
+    """An ImageFolder at ``uri``: ``sizes[split]`` images per shape class, every other attribute random."""
     rng = np.random.default_rng(seed)
     for split, per_class in sizes.items():
-        for index, name in enumerate(SHAPES):
+        for name in SHAPES:
             for i in range(per_class):
-                image = draw_scene(rng, size, [index])[0]
+                image = draw_scene(rng, size, shape=name)[0]
                 storage.write_bytes(storage.join(uri, split, name, f"{i:04d}.png"), _png(image))
     return uri
 
 
 def write_shape_rows(directory: Path, num_captions: int, size: int = 64, seed: int = 0) -> Path:
-    """Image rows (``caption_id``, ``images``): caption ``c`` is shape ``c % 3``, drawn 4 times."""
+    """Image rows (``caption_id``, ``images``): each caption one random scene, rendered 4 times."""
     rng = np.random.default_rng(seed)
+    scenes = [sample_scene(rng) for _ in range(num_captions)]
     rows = [
-        {
-            "caption_id": f"shape-{c:05d}",
-            "images": [_png(draw_scene(rng, size, [c % len(SHAPES)])[0]) for _ in range(4)],
-        }
-        for c in range(num_captions)
+        {"caption_id": f"scene-{c:05d}", "images": [_png(render(scene, size, rng).image) for _ in range(4)]}
+        for c, scene in enumerate(scenes)
     ]
     directory.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(rows), directory / "part-000.parquet")
@@ -59,7 +60,7 @@ def write_shape_rows(directory: Path, num_captions: int, size: int = 64, seed: i
 
 
 def pretrained_shapes_export() -> str:
-    """The export of the tiny preset pretrained on 48 shape captions for 150 steps (cached; needs Ray up)."""
+    """The export of the tiny preset pretrained on 48 toy-world captions for 150 steps (cached; needs Ray up)."""
     from synclr_ray.config import load_config
     from synclr_ray.train.stage import run_pretrain
 

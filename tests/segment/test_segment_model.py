@@ -16,7 +16,8 @@ from synclr_ray.segment.task import SegmentTask, load_pair, slide_logits
 def _task(export: str, *overrides: str) -> SegmentTask:
     cfg = load_config("tiny", ["segment.crop_size=32", "segment.channels=16", *overrides])
     encoder = load_encoder(export)
-    return SegmentTask(cfg, export, {**encoder.info, "depth": len(encoder.model.blocks)}, num_classes=4)
+    info = {**encoder.info, "depth": len(encoder.model.blocks)}
+    return SegmentTask(cfg, export, info, num_classes=cfg.segment.num_classes)
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -55,13 +56,13 @@ def test_upernet_holds_the_export_weights_and_predicts_every_pixel(random_encode
     for name, value in task.encoder(module).state_dict().items():
         if name != "pos_embed":  # resampled from the export's 32 px grid: same size here, still equal
             assert torch.equal(value, exported[name]), name
-    out = module(pixel_values=torch.randn(2, 3, 32, 32), labels=torch.randint(0, 4, (2, 32, 32)))
-    assert out.logits.shape == (2, 4, 32, 32) and out.loss.ndim == 0
+    out = module(pixel_values=torch.randn(2, 3, 32, 32), labels=torch.randint(0, 7, (2, 32, 32)))
+    assert out.logits.shape == (2, 7, 32, 32) and out.loss.ndim == 0
 
 
 def test_frozen_encoder_gets_no_gradient_and_stays_in_eval_mode(random_encoder):
     module = _task(random_encoder, "segment.freeze_encoder=true").build().train()
-    module(pixel_values=torch.randn(2, 3, 32, 32), labels=torch.randint(0, 4, (2, 32, 32))).loss.backward()
+    module(pixel_values=torch.randn(2, 3, 32, 32), labels=torch.randint(0, 7, (2, 32, 32))).loss.backward()
     assert all(p.grad is None for p in module.encoder.parameters()) and not module.encoder.training
     assert module.neck.scales[1].weight.grad is not None
 
@@ -73,7 +74,7 @@ def test_linear_head_ignores_unlabelled_pixels(random_encoder):
     pixels = torch.randn(2, 3, 32, 32)
     loss = module(pixel_values=pixels, labels=labels).loss
     logits = module.eval()(pixel_values=pixels).logits
-    assert logits.shape == (2, 4, 32, 32) and torch.isfinite(loss)
+    assert logits.shape == (2, 7, 32, 32) and torch.isfinite(loss)
     assert not any(p.requires_grad for p in module.encoder.parameters())
 
 
@@ -83,11 +84,11 @@ def test_augmentation_is_a_function_of_seed_epoch_and_row(random_encoder):
     assert first["image"].shape == (3, 3, 32, 32) and first["mask"].shape == (3, 32, 32)
     assert np.array_equal(first["image"], again["image"]) and np.array_equal(first["mask"], again["mask"])
     assert not np.array_equal(first["image"], next_epoch["image"])
-    assert set(np.unique(first["mask"])) <= {0, 1, 2, 3, IGNORE}
+    assert set(np.unique(first["mask"])) <= {*range(7), IGNORE}
 
 
 def test_labels_are_reduced_and_out_of_range_labels_name_the_row_and_field(random_encoder):
-    cfg = _task(random_encoder).section
+    cfg = _task(random_encoder, "segment.num_classes=4").section
     mask = np.array([[0, 1, 4], [2, 3, 255]], dtype=np.uint8)
     _, labels = load_pair(_png(np.zeros((2, 3, 3), np.uint8)), _png(mask), "val/a", cfg)
     assert labels.tolist() == [[IGNORE, 0, 3], [1, 2, IGNORE]]
@@ -119,4 +120,4 @@ def test_prediction_sums_one_confusion_over_all_pixels_at_the_original_size(rand
         int((load_pair(i, m, "x", task.section)[1] != IGNORE).sum())
         for i, m in zip(rows["image"], rows["mask"], strict=True)
     )
-    assert out["confusion"].shape == (1, 16) and out["confusion"].sum() == labelled
+    assert out["confusion"].shape == (1, 49) and out["confusion"].sum() == labelled

@@ -52,7 +52,7 @@ def test_resumed_upernet_run_equals_a_straight_run(ray_cluster, random_encoder, 
     assert resumed["mIoU"] == straight["mIoU"] and resumed["confusion"] == straight["confusion"]
     assert (
         0 <= resumed["mIoU"] <= 1
-        and len(resumed["iou"]) == 4
+        and len(resumed["iou"]) == 7
         and resumed["dataset"]["splits"] == {"train": 8, "val": 3}
     )
 
