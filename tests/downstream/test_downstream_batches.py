@@ -1,3 +1,4 @@
+import pytest
 import torch
 from exports import random_export
 
@@ -12,9 +13,10 @@ def _first(stream, count: int) -> list[tuple[int, int, dict[str, torch.Tensor]]]
     return [next(stream) for _ in range(count)]
 
 
+@pytest.mark.slow  # Ray tasks that import torch and timm: ~150 s on the shared machine
 def test_resuming_mid_epoch_replays_the_same_batches_and_epochs_reshuffle(ray_cluster, tmp_path):
     export = random_export(str(tmp_path / "export"), image_size=16, depth=1)
-    cfg = load_config("tiny", ["finetune.batch_size=16", "finetune.shuffle_buffer=64", "finetune.loader_tasks=2"])
+    cfg = load_config("tiny", ["finetune.batch_size=16", "finetune.shuffle_buffer=64", "finetune.loader_tasks=1"])
     task = FinetuneTask(cfg, export, load_encoder(export).info, num_classes=10)
     rows = digits().rows.limit(48).materialize()  # 3 batches an epoch
     straight = _first(AugmentedBatches(rows.iterator(), task.augment, cfg.finetune, seed=0).stream(), 5)
