@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from synclr_ray.config import load_config
+from synclr_ray.downstream.optim import layer_decay_groups
 from synclr_ray.encoder import load_encoder
 from synclr_ray.segment.miou import IGNORE
 from synclr_ray.segment.model import FeaturePyramid, quarter_blocks
@@ -58,6 +59,20 @@ def test_upernet_holds_the_export_weights_and_predicts_every_pixel(random_encode
             assert torch.equal(value, exported[name]), name
     out = module(pixel_values=torch.randn(2, 3, 32, 32), labels=torch.randint(0, 7, (2, 32, 32)))
     assert out.logits.shape == (2, 7, 32, 32) and out.loss.ndim == 0
+
+
+def test_layer_decay_puts_the_heads_one_layer_above_the_last_block(random_encoder):
+    task = _task(random_encoder)
+    module = task.build()
+    groups = layer_decay_groups(module, task.encoder(module), weight_decay=0.05, layer_decay=0.5)
+    scale_of = {id(p): g["lr_scale"] for g in groups for p in g["params"]}
+    assert len(scale_of) == sum(p.requires_grad for p in module.parameters())
+    assert (
+        scale_of[id(module.upernet.decode_head.classifier.weight)] == 1.0
+        and scale_of[id(module.neck.scales[1].weight)] == 1.0
+    )
+    blocks = [scale_of[id(block.attn.qkv.weight)] for block in task.encoder(module).blocks]
+    assert blocks == pytest.approx([0.5**4, 0.5**3, 0.5**2, 0.5])
 
 
 def test_frozen_encoder_gets_no_gradient_and_stays_in_eval_mode(random_encoder):
