@@ -76,7 +76,7 @@ def test_paper_preset_lists_table_6_with_the_references_metrics():
 def test_suite_puts_the_shapes_encoder_above_random_init_and_reuses_finished_datasets(
     shapes_encoder, tiny_export, tmp_path
 ):
-    shapes = write_shape_folder(str(tmp_path / "shapes"), {"train": 40, "test": 20}, seed=1)
+    shapes = write_shape_folder(str(tmp_path / "shapes"), {"train": 24, "test": 12}, seed=1)
     out = tmp_path / "suite"
     args = ["transfer", "-e", shapes_encoder, "--compare", f"local-dir:{tiny_export}", "-o", str(out),
             "-s", f"transfer.datasets=[{{name: digits}}, {{name: shapes, uri: '{shapes}', metric: mean_per_class}}]",

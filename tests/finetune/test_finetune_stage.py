@@ -25,7 +25,7 @@ def _final_weights(train_uri: str) -> dict[str, torch.Tensor]:
 
 @pytest.mark.slow
 def test_resumed_finetune_on_s3_equals_a_straight_run(ray_cluster, random_encoder, tmp_path, s3_bucket):
-    data = write_shape_folder(str(tmp_path / "shapes"), {"train": 8, "test": 4}, size=40)
+    data = write_shape_folder(str(tmp_path / "shapes"), {"train": 4, "test": 2}, size=40)  # 6 shapes
     straight = run_finetune(load_config("tiny", SMALL), random_encoder, data, str(tmp_path / "straight"))
 
     out = f"{s3_bucket}/finetune"
