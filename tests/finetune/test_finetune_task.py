@@ -93,3 +93,13 @@ def test_predictions_of_the_model_and_its_ema(random_encoder):
     with torch.inference_mode():
         out = task.predict(module, _rows(3), torch.device("cpu"))
     assert set(out) == {"label", "model", "ema"} and out["model"].shape == (3,) and out["label"].tolist() == [0, 1, 2]
+
+
+def test_randaugment_policy_survives_its_strongest_magnitude(random_encoder):
+    from timm.data.auto_augment import rand_augment_transform
+
+    policy = rand_augment_transform(_task(random_encoder).section.auto_augment, {})
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    for op in policy.ops:
+        op.prob, op.magnitude, op.magnitude_std = 1.0, op.magnitude_max, 0.0
+        assert op(image).size == (32, 32), op.name
