@@ -11,12 +11,15 @@ from pydantic import Field, ValidationError
 from synclr_ray.config.base import Section
 from synclr_ray.config.captions import CaptionsConfig
 from synclr_ray.config.eval import EvalConfig
+from synclr_ray.config.finetune import FinetuneConfig
 from synclr_ray.config.images import ImagesConfig
 from synclr_ray.config.lease import LeaseConfig
 from synclr_ray.config.pipeline import PipelineConfig
 from synclr_ray.config.ray import RayConfig
+from synclr_ray.config.segment import SegmentConfig
 from synclr_ray.config.serve import ServeConfig
 from synclr_ray.config.train import TrainConfig
+from synclr_ray.config.transfer import TransferConfig
 
 
 class ConfigError(ValueError):
@@ -33,6 +36,9 @@ class Config(Section):
     images: ImagesConfig = ImagesConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    transfer: TransferConfig = TransferConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
+    segment: SegmentConfig = SegmentConfig()
     serve: ServeConfig = ServeConfig()
     pipeline: PipelineConfig = PipelineConfig()
     lease: LeaseConfig = LeaseConfig()

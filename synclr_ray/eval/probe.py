@@ -10,13 +10,13 @@ from synclr_ray.config import Config
 from synclr_ray.config.eval import EvalConfig
 from synclr_ray.encoder import load_encoder
 from synclr_ray.eval.datasets import load_dataset
-from synclr_ray.eval.features import BASELINE, ENCODER, Features, extract_features
+from synclr_ray.eval.features import BASELINE, COMPARE, ENCODER, Features, extract_features
 from synclr_ray.eval.knn import knn_probe
 from synclr_ray.eval.linear_probe import linear_probe
 
 log = logging.getLogger(__name__)
 
-MODEL_TITLES = {ENCODER: "encoder", BASELINE: "random-init"}
+MODEL_TITLES = {ENCODER: "encoder", BASELINE: "random-init", COMPARE: "compare"}
 
 
 def evaluate(features: Features, cfg: EvalConfig, seed: int) -> dict[str, dict]:

@@ -27,7 +27,7 @@ from synclr_ray.runroot import CONFIG_FILE, RunRoot
 pytestmark = pytest.mark.slow  # starts its own Ray head and submits a job (~40 s)
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ["captions", "images", "pretrain", "probe", "pipeline"]
+STAGES = ["captions", "images", "pretrain", "probe", "pipeline", "transfer", "finetune", "segment"]
 RAY_CLI = str(Path(sys.executable).parent / "ray")
 HEAD_PORTS = [
     "port",
