@@ -69,7 +69,11 @@ def makedirs(uri: str) -> None:
 
 
 def list_files(uri: str, suffix: str = "") -> list[str]:
-    """Files under ``uri`` (recursively) whose names end with ``suffix``, sorted, as URIs/paths."""
+    """Files under ``uri`` (recursively) whose names end with ``suffix``, sorted, as URIs/paths.
+
+    Hidden entries below ``uri`` (a ``.``-prefixed file or folder: staging, temporaries) are skipped;
+    hidden folders above it (``~/.cache``) are not.
+    """
     fs, path = filesystem(uri)
     if fs.get_file_info(path).type == pafs.FileType.NotFound:
         return []
@@ -78,7 +82,9 @@ def list_files(uri: str, suffix: str = "") -> list[str]:
     return sorted(
         prefix + info.path
         for info in infos
-        if info.type == pafs.FileType.File and info.path.endswith(suffix) and "/." not in info.path
+        if info.type == pafs.FileType.File
+        and info.path.endswith(suffix)
+        and "/." not in "/" + info.path[len(path) :].lstrip("/")
     )
 
 

@@ -97,3 +97,11 @@ def test_sync_tree_fsyncs_every_file_and_folder(tmp_path, monkeypatch):
     storage.sync_tree(str(tmp_path / "round"))
     names = {path.removeprefix(str(tmp_path)) for path in synced}
     assert names == {"/round/a/x.parquet", "/round/y.parquet", "/round/a", "/round", ""}
+
+
+def test_listing_skips_hidden_entries_below_the_root_only(tmp_path):
+    base = tmp_path / ".cache" / "data"  # a hidden folder above the listed root, like ~/.cache
+    storage.write_text(str(base / "kept.txt"), "x")
+    storage.write_text(str(base / ".staging" / "skipped.txt"), "x")
+    storage.write_text(str(base / "sub" / ".hidden.txt"), "x")
+    assert storage.list_files(str(base)) == [str(base / "kept.txt")]
