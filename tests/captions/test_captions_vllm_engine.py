@@ -1,8 +1,11 @@
 """The ``vllm`` engine for real (vLLM's CPU build, `make test-vllm` in .venv-vllm): the tiny Llama through
-``ray.data.llm`` inside the normal caption stage, and an engine failure that ends the run with its cause."""
+``ray.data.llm`` inside the normal caption stage, and an engine failure that ends the command with its cause."""
 
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -25,22 +28,22 @@ def _rows(files: list[str]) -> list[dict]:
 
 def test_vllm_captions_are_unique_post_processed_and_resume_after_a_crash(ray_cluster, root, monkeypatch):
     cfg = load_config("tiny", [*ENGINE, "captions.num_captions=10", "captions.round_size=5"])
-    real_commit = stage._commit_round
+    real_round = stage._run_round
     calls = []
 
-    def commit_then_crash(progress, info):
-        calls.append(info["dir"])
-        if len(calls) == 2:  # round 1's files are written, its commit never happens
+    def crash_in_round_1(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # round 0 is committed; the run dies as round 1 starts (one engine start less)
             raise RuntimeError("injected failure")
-        real_commit(progress, info)
+        return real_round(*args, **kwargs)
 
-    monkeypatch.setattr(stage, "_commit_round", commit_then_crash)
+    monkeypatch.setattr(stage, "_run_round", crash_in_round_1)
     with pytest.raises(RuntimeError, match="injected"):
         stage.run_captions(cfg, root)
     first_round = {row["caption_id"] for row in _rows(stage.committed_files(root))}
     assert len(first_round) == 5
 
-    monkeypatch.setattr(stage, "_commit_round", real_commit)
+    monkeypatch.setattr(stage, "_run_round", real_round)
     manifest = stage.run_captions(cfg, root)
     rows = _rows(stage.committed_files(root))
     assert len(rows) == manifest["num_captions"] == 10 and manifest["engine"] == "vllm"
@@ -54,9 +57,15 @@ def test_vllm_captions_are_unique_post_processed_and_resume_after_a_crash(ray_cl
     assert manifest["prompts"] >= 10 + manifest["duplicates"] + sum(manifest["filtered"].values())
 
 
-def test_an_engine_whose_kv_cache_cannot_fit_fails_with_the_cause(ray_cluster):
-    cfg = load_config("tiny", [*ENGINE, "captions.vllm.cpu_kv_cache_gib=100000"])
+def test_an_engine_whose_kv_cache_cannot_fit_ends_the_command_with_the_cause(tmp_path):
+    # As a user runs it: the command's own local Ray cluster (its own temp dir), the engine's log on the console.
+    synclr = str(Path(sys.executable).parent / "synclr")
+    args = [synclr, "captions", "--root", str(tmp_path / "run"), "--num-captions", "4",
+            *[arg for item in [*ENGINE, "captions.vllm.cpu_kv_cache_gib=100000"] for arg in ("--set", item)]]  # fmt: skip
     started = time.monotonic()
-    with pytest.raises(Exception, match="less than requested memory for kv"):  # vLLM's own check, from the actor
-        stage.marked_dataset(cfg, 0, 8).take_all()
-    assert time.monotonic() - started < cfg.captions.vllm.start_timeout_s
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=1200,
+                          env={**os.environ, "RAY_TMPDIR": str(tmp_path / "ray")})  # fmt: skip
+    assert proc.returncode == 1
+    assert "less than requested memory for kv" in proc.stdout + proc.stderr  # vLLM's own check names it
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert time.monotonic() - started < load_config("tiny").captions.vllm.start_timeout_s
