@@ -123,13 +123,14 @@ def head() -> Iterator[Head]:
            "--include-dashboard=false", "--disable-usage-stats", f"--ray-client-server-port={_free_port()}",
            f"--dashboard-agent-listen-port={_free_port()}", f"--runtime-env-agent-port={_free_port()}",
            f"--metrics-export-port={_free_port()}"]  # fmt: skip
-    process = subprocess.Popen(cmd, env=head_env, start_new_session=True, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)  # fmt: skip
+    log = Path(temp_dir) / "ray-start.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(cmd, env=head_env, start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
     try:
         running = Head(address, env)
         deadline = time.monotonic() + 120
         while not _inspect(running, "nodes"):
-            assert process.poll() is None, process.stderr.read().decode()[-2000:]
+            assert process.poll() is None, log.read_text()[-2000:]
             assert time.monotonic() < deadline, "the head did not come up"
             time.sleep(2)
         yield running
