@@ -1,7 +1,9 @@
 """What a real-size test reports for its stage: parameters, peak memory and seconds.
 
-Memory is the peak of the summed RSS of the test process and all its children (the session's Ray
-cluster and the actors the stage started), above what they held before the stage began.
+Memory is the peak, over samples every 0.2 s, of what the test process and all its children (the
+session's Ray cluster and the actors the stage starts) hold beyond what each held when the stage
+began: a new process counts whole, an older one by its growth, one that ended (an earlier stage's
+actor) no longer counts.
 """
 
 import math
@@ -27,27 +29,29 @@ def safetensors_params(folder: Path) -> int:
     return total
 
 
-def _tree_rss(root: psutil.Process) -> int:
-    total = 0
+def _tree_rss(root: psutil.Process) -> dict[int, int]:
+    rss = {}
     for process in [root, *root.children(recursive=True)]:
         try:
-            total += process.memory_info().rss
+            rss[process.pid] = process.memory_info().rss
         except psutil.Error:
             continue
-    return total
+    return rss
 
 
 @contextmanager
 def measured(stage: str, params: int, capsys: pytest.CaptureFixture) -> Iterator[None]:
     """Time the block and sample memory every 0.2 s; print one line past pytest's capture."""
     root = psutil.Process()
-    base = peak = _tree_rss(root)
+    base = _tree_rss(root)
+    peak = 0
     stop = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not stop.wait(0.2):
-            peak = max(peak, _tree_rss(root))
+            now = _tree_rss(root)
+            peak = max(peak, sum(max(0, rss - base.get(pid, 0)) for pid, rss in now.items()))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -59,5 +63,5 @@ def measured(stage: str, params: int, capsys: pytest.CaptureFixture) -> Iterator
         stop.set()
         sampler.join()
         with capsys.disabled():
-            print(f"\nrealsize {stage}: {params / 1e6:,.1f}M parameters, peak memory +{(peak - base) / GIB:.2f} GiB "
-                  f"(test process tree RSS), {seconds:.0f} s")  # fmt: skip
+            print(f"\nrealsize {stage}: {params / 1e6:,.1f}M parameters, peak memory +{peak / GIB:.2f} GiB "
+                  f"(RSS added in the test's process tree), {seconds:.0f} s")  # fmt: skip

@@ -27,5 +27,5 @@ def test_llama2_7b_shapes_write_one_caption(ray_cluster, capsys):
     with measured("captions: Llama-2-7B shapes, 2 layers, 1 caption", safetensors_params(model), capsys):
         rows = marked_dataset(cfg, 0, 1).take_all()
 
-    assert len(rows) == 1 and rows[0]["prompt"].endswith("=>")
-    assert isinstance(rows[0]["generated_text"], str) and rows[0]["status"] in STATUSES
+    assert [row["index"] for row in rows] == [0]
+    assert isinstance(rows[0]["caption"], str) and rows[0]["status"] in STATUSES  # random weights: any text
