@@ -18,6 +18,7 @@ from synclr_ray.config.pipeline import PipelineConfig
 from synclr_ray.config.ray import RayConfig
 from synclr_ray.config.segment import SegmentConfig
 from synclr_ray.config.serve import ServeConfig
+from synclr_ray.config.shapes import shape_errors
 from synclr_ray.config.train import TrainConfig
 from synclr_ray.config.transfer import TransferConfig
 
@@ -92,11 +93,15 @@ def _apply_override(data: dict[str, Any], override: str) -> None:
 def build_config(data: dict[str, Any]) -> Config:
     """Validate a plain mapping into a `Config`, raising `ConfigError` naming the first bad field."""
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(part) for part in err["loc"]) or "<root>"
         raise ConfigError(f"config field '{field}': {err['msg']} (got {err.get('input')!r})") from None
+    errors = shape_errors(cfg.captions, cfg.train)
+    if errors:
+        raise ConfigError(errors[0])
+    return cfg
 
 
 def load_config(source: str, overrides: Sequence[str] = ()) -> Config:
