@@ -114,7 +114,10 @@ def _dedup(new: Dataset, committed: list[str], rows_hint: int) -> Dataset:
     columns = ["key", "index", *CAPTION_COLUMNS]
     rows = new.map_batches(keep_ok_rows, fn_kwargs={"columns": columns})
     if committed:
-        rows = rows.union(ray.data.read_parquet(committed).select_columns(["caption"]).map_batches(_old_keys))
+        paths, fs = storage.ray_paths(committed)
+        rows = rows.union(
+            ray.data.read_parquet(paths, filesystem=fs).select_columns(["caption"]).map_batches(_old_keys)
+        )
     partitions = max(1, math.ceil(rows_hint / ROWS_PER_DEDUP_PARTITION))
     return rows.groupby("key", num_partitions=partitions).map_groups(_first_new)
 
@@ -211,7 +214,8 @@ def _run_round(
     unique = _dedup(marked, committed, rows_hint=count + have).materialize()
     kept = unique.sort("index").limit(need).materialize() if unique.count() > need else unique
     name = _round_uri(out, number).rsplit("/", 1)[1]
-    kept.select_columns(CAPTION_COLUMNS).write_parquet(_round_uri(out, number, staging=True))
+    fs, staging = storage.filesystem(_round_uri(out, number, staging=True))
+    kept.select_columns(CAPTION_COLUMNS).write_parquet(staging, filesystem=fs)
     _publish(out, number)
     storage.sync_tree(_round_uri(out, number))  # Ray Data does not fsync: make the round durable before its commit
     return {
@@ -243,7 +247,8 @@ def read_captions(root: str) -> Dataset:
     files = committed_files(root)
     if not files:
         raise FileNotFoundError(f"no captions under {RunRoot(root).captions}: run `synclr captions` first")
-    return ray.data.read_parquet(files)
+    paths, fs = storage.ray_paths(files)
+    return ray.data.read_parquet(paths, filesystem=fs)
 
 
 def _manifest(cfg: Config, progress: _Progress, target: int, backgrounds: str | None) -> dict[str, Any]:

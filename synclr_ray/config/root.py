@@ -58,7 +58,7 @@ def preset_names() -> list[str]:
 def _read_source(source: str) -> dict[str, Any]:
     if source in preset_names():
         text = (resources.files("synclr_ray.config") / "presets" / f"{source}.yaml").read_text()
-    elif source.startswith("s3://") or Path(source).is_file():
+    elif "://" in source or Path(source).is_file():
         from synclr_ray import storage
 
         text = storage.read_text(source)
@@ -105,7 +105,7 @@ def build_config(data: dict[str, Any]) -> Config:
 
 
 def load_config(source: str, overrides: Sequence[str] = ()) -> Config:
-    """Load a preset name or YAML file (local or s3://) and apply ``section.field=value`` overrides."""
+    """Load a preset name or YAML file (local or object store) and apply ``section.field=value`` overrides."""
     data = _read_source(source)
     for override in overrides:
         _apply_override(data, override)
