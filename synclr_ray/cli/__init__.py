@@ -16,7 +16,7 @@ def main() -> None:
     """Entry point: run a subcommand; on failure print one line naming the problem and exit non-zero."""
     logging.basicConfig(level=os.environ.get("SYNCLR_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="synclr")
     except click.exceptions.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -45,6 +45,18 @@ def resolve_config(config: str, overrides: list[str] | None, *extra: str) -> Con
     return load_config(config, [*(overrides or []), *extra])
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from synclr_ray import __version__
+
+        print(f"synclr-ray {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _group() -> None:
+def _group(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """SynCLR on Ray: captions -> images -> pretraining -> export -> probe / serve."""

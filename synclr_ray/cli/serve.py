@@ -35,8 +35,8 @@ def serve_encoder(
     """
     from ray import serve
 
-    from serve.app import APP_NAME, build_app
     from synclr_ray.cluster import init_ray
+    from synclr_ray.serving.app import APP_NAME, build_app
 
     extra = [f"serve.encoder={encoder}", *([f"serve.port={port}"] if port is not None else [])]
     cfg = resolve_config(config, overrides, *extra)

@@ -53,7 +53,7 @@ def server(ray_cluster: None, export_dir: str, tmp_path_factory: pytest.TempPath
     from ray import serve
     from ray.serve.api import RunTarget
 
-    from serve.app import AppArgs, app
+    from synclr_ray.serving.app import AppArgs, app
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
