@@ -26,12 +26,14 @@ def init_ray(cfg: RayConfig, **kwargs: Any) -> None:
         return
     address = cfg.address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, **kwargs)
+        context = ray.init(address=address, **kwargs)
     else:
         # Workers of a local cluster inherit this process's environment (storage endpoint,
         # credentials, caches): nothing secret needs to travel in a runtime env.
-        ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, **kwargs)
+        context = ray.init(num_cpus=cfg.num_cpus, include_dashboard=cfg.dashboard, **kwargs)
     log.info("ray resources: %s", ray.cluster_resources())
+    if context.dashboard_url:
+        log.info("Ray dashboard (jobs, Ray Data and Train progress, logs): http://%s", context.dashboard_url)
 
 
 def label_selector(label: str | None) -> dict[str, str] | None:

@@ -19,6 +19,7 @@ from synclr_ray.config.ray import RayConfig
 from synclr_ray.config.segment import SegmentConfig
 from synclr_ray.config.serve import ServeConfig
 from synclr_ray.config.shapes import shape_errors
+from synclr_ray.config.tracking import TrackingConfig
 from synclr_ray.config.train import TrainConfig
 from synclr_ray.config.transfer import TransferConfig
 
@@ -43,6 +44,7 @@ class Config(Section):
     serve: ServeConfig = ServeConfig()
     pipeline: PipelineConfig = PipelineConfig()
     lease: LeaseConfig = LeaseConfig()
+    tracking: TrackingConfig = TrackingConfig()
 
     def to_yaml(self) -> str:
         """The resolved config as YAML (loadable again with `load_config`)."""

@@ -25,8 +25,10 @@ from synclr_ray.runroot import RunRoot, save_config
 from synclr_ray.train import guards
 from synclr_ray.train.backbone import backbone_model_args
 from synclr_ray.train.checkpoint import TrainState, load_checkpoint
-from synclr_ray.train.loop import train_loop_per_worker
+from synclr_ray.train.figures import write_training_figure
+from synclr_ray.train.loop import METRICS_FILE, train_loop_per_worker
 from synclr_ray.train.objective import SynCLR
+from synclr_ray.train.tracking import mlflow_tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ def fit(cfg: Config, dataset: ray.data.Dataset, storage_uri: str, steps: int | N
     """
     tcfg = cfg.train
     stop_step = _stop_step(cfg, steps)
+    if cfg.tracking.mlflow.enabled:
+        mlflow_tracking_uri(cfg, storage_uri)  # an object-store run without a tracking URI fails before training
     save_config(cfg, storage_uri)
     filesystem, path = storage.filesystem(storage_uri)
     parent, name = path.rstrip("/").rsplit("/", 1)
@@ -126,5 +130,7 @@ def run_pretrain(cfg: Config, root: str, images_uri: str | None = None, steps: i
         raise RuntimeError(f"training under {run.train} produced no checkpoint")
     state, version = export_checkpoint(cfg, result.checkpoint, run.export)
     log.info("exported the teacher encoder at step %d to %s", state.step, version)
+    figure = write_training_figure(storage.join(run.train, METRICS_FILE), storage.join(run.figures, "training.png"))
+    log.info("training curves: %s", figure)
     return {"step": state.step, "train": run.train, "checkpoint": result.checkpoint.path, "export": version,
             "skipped_steps": state.skipped_steps, "bad_records": state.bad_records}  # fmt: skip
