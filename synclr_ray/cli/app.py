@@ -20,6 +20,23 @@ ConfigOption = Annotated[
         "--config", "-c", help="Preset name (tiny, paper-vitb16, paper-vitl14) or a YAML file, local or s3://."
     ),
 ]
+RootConfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Preset name (tiny, paper-vitb16, paper-vitl14) or a YAML file, local or object store. "
+        "Default: the run root's config (ROOT/config.yaml, written by the first command on the root), else tiny.",
+    ),
+]
+AllowChangeOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-change",
+        help="Let this config field (dotted, e.g. train.optim.lr, or a whole section) differ from the root's "
+        "config although a committed stage used it (repeatable).",
+    ),
+]
 RootOption = Annotated[str, typer.Option("--root", "-r", help="Run root: a local directory or an s3:// URI.")]
 SetOption = Annotated[
     list[str] | None,
@@ -51,6 +68,16 @@ def _print_version(value: bool) -> None:
 
         print(f"synclr-ray {__version__}")
         raise typer.Exit()
+
+
+def resolve_root_config(
+    root: str, config: str | None, overrides: list[str] | None, allow_change: list[str] | None, *extra: str
+) -> Config:
+    """The config of a command on a run root: ``--config`` or the root's remembered one, ``--set`` overrides, then
+    the command's own flags; refused if it changes what the root's committed stages used (`root_config`)."""
+    from synclr_ray.root_config import root_config
+
+    return root_config(root, config, [*(overrides or []), *extra], allow_change or [])
 
 
 @app.callback()

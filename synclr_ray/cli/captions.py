@@ -5,13 +5,22 @@ from typing import Annotated
 
 import typer
 
-from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, TakeOverOption, app, resolve_config
+from synclr_ray.cli.app import (
+    AllowChangeOption,
+    RootConfigOption,
+    RootOption,
+    SetOption,
+    TakeOverOption,
+    app,
+    resolve_root_config,
+)
 
 
 @app.command("captions")
 def captions(
     root: RootOption,
-    config: ConfigOption = "tiny",
+    config: RootConfigOption = None,
+    allow_change: AllowChangeOption = None,
     num_captions: Annotated[
         int | None,
         typer.Option("--num-captions", "-n", min=1, help="Unique captions wanted (default: captions.num_captions)."),
@@ -23,7 +32,7 @@ def captions(
     from synclr_ray.captions.stage import run_captions
     from synclr_ray.cluster import init_ray
 
-    cfg = resolve_config(config, overrides)
+    cfg = resolve_root_config(root, config, overrides, allow_change)
     init_ray(cfg.ray)
     manifest = run_captions(cfg, root, num_captions, take_over_stale_lease=take_over_stale_lease)
     summary = {

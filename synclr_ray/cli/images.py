@@ -4,7 +4,15 @@ from typing import Annotated
 
 import typer
 
-from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, TakeOverOption, app, resolve_config
+from synclr_ray.cli.app import (
+    AllowChangeOption,
+    RootConfigOption,
+    RootOption,
+    SetOption,
+    TakeOverOption,
+    app,
+    resolve_root_config,
+)
 
 
 @app.command("images")
@@ -13,7 +21,8 @@ def images(
     captions: Annotated[
         str | None, typer.Option("--captions", help="Caption Parquet folder, local or s3:// (default ROOT/captions).")
     ] = None,
-    config: ConfigOption = "tiny",
+    config: RootConfigOption = None,
+    allow_change: AllowChangeOption = None,
     overrides: SetOption = None,
     take_over_stale_lease: TakeOverOption = False,
 ) -> None:
@@ -21,7 +30,10 @@ def images(
     from synclr_ray.images.stage import run_images
 
     manifest = run_images(
-        resolve_config(config, overrides), root, captions, take_over_stale_lease=take_over_stale_lease
+        resolve_root_config(root, config, overrides, allow_change),
+        root,
+        captions,
+        take_over_stale_lease=take_over_stale_lease,
     )
     print(
         f"{manifest['rows']} captions, {manifest['images']} images in {manifest['units_done']}/{manifest['units']} shards"

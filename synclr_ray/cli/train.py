@@ -5,13 +5,14 @@ from typing import Annotated
 import typer
 
 from synclr_ray.cli.app import (
-    ConfigOption,
+    AllowChangeOption,
+    RootConfigOption,
     RootOption,
     SetOption,
     StepsOption,
     TakeOverOption,
     app,
-    resolve_config,
+    resolve_root_config,
 )
 
 
@@ -22,7 +23,8 @@ def pretrain(
         str | None, typer.Option("--images", help="Image Parquet folder, local or s3:// (default ROOT/images).")
     ] = None,
     steps: StepsOption = None,
-    config: ConfigOption = "tiny",
+    config: RootConfigOption = None,
+    allow_change: AllowChangeOption = None,
     overrides: SetOption = None,
     take_over_stale_lease: TakeOverOption = False,
 ) -> None:
@@ -30,7 +32,11 @@ def pretrain(
     from synclr_ray.train.stage import run_pretrain
 
     out = run_pretrain(
-        resolve_config(config, overrides), root, images, steps, take_over_stale_lease=take_over_stale_lease
+        resolve_root_config(root, config, overrides, allow_change),
+        root,
+        images,
+        steps,
+        take_over_stale_lease=take_over_stale_lease,
     )
     print(f"trained to step {out['step']} (checkpoints in {out['train']}); encoder exported to {out['export']}")
     print(
