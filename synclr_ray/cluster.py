@@ -2,6 +2,7 @@
 
 import logging
 import os
+import sys
 from typing import Any
 
 import ray
@@ -21,7 +22,8 @@ def init_ray(cfg: RayConfig, **kwargs: Any) -> None:
     A local cluster gets more logical CPUs than cores on purpose: Ray Train reserves its
     workers first, and Ray Data needs slots left for its actor pools.
     """
-    DataContext.get_current().enable_progress_bars = cfg.progress_bars
+    # Progress bars redraw a terminal line; in a file or job log they are noise (see cli.plain_output_when_piped).
+    DataContext.get_current().enable_progress_bars = cfg.progress_bars and sys.stderr.isatty()
     if ray.is_initialized():
         return
     address = cfg.address or os.environ.get("RAY_ADDRESS")

@@ -12,8 +12,20 @@ from synclr_ray.cli.app import app
 __all__ = ["app", "main"]
 
 
+def plain_output_when_piped() -> None:
+    """Logs without terminal control codes when stdout is not a terminal (a file, a pipe, a job log): no progress
+    bars (tqdm's, Hugging Face's, Ray Data's) and no colour codes around Ray's worker-log prefixes. Local Ray
+    workers inherit these variables."""
+    if sys.stdout.isatty():
+        return
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("RAY_COLOR_PREFIX", "0")
+
+
 def main() -> None:
     """Entry point: run a subcommand; on failure print one line naming the problem and exit non-zero."""
+    plain_output_when_piped()
     logging.basicConfig(level=os.environ.get("SYNCLR_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
     try:
         code = app(standalone_mode=False, prog_name="synclr")

@@ -17,7 +17,7 @@ app = typer.Typer(
 ConfigOption = Annotated[
     str,
     typer.Option(
-        "--config", "-c", help="Preset name (tiny, paper-vitb16, paper-vitl14) or a YAML file, local or s3://."
+        "--config", "-c", help="Preset name (tiny, paper-vitb16, paper-vitl14) or a YAML file, local or object store."
     ),
 ]
 RootConfigOption = Annotated[
@@ -37,7 +37,9 @@ AllowChangeOption = Annotated[
         "config although a committed stage used it (repeatable).",
     ),
 ]
-RootOption = Annotated[str, typer.Option("--root", "-r", help="Run root: a local directory or an s3:// URI.")]
+RootOption = Annotated[
+    str, typer.Option("--root", "-r", help="Run root: a local directory or an object-store URI (s3://, gs://, ...).")
+]
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Dotted config override, e.g. captions.temperature=0.7 (repeatable)."),

@@ -44,7 +44,9 @@ def images(
 @app.command("show")
 def show(
     root: RootOption,
-    rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="Captions to show, one per grid row.")] = 8,
+    num_captions: Annotated[
+        int, typer.Option("--num-captions", "-n", min=1, help="Captions to show, one per grid row.")
+    ] = 8,
     images: Annotated[
         str | None, typer.Option("--images", help="Image rows to show (default ROOT/images; e.g. ROOT/stream).")
     ] = None,
@@ -52,4 +54,4 @@ def show(
     """Write ROOT/figures/samples.png: captions with their images, the caption under each row."""
     from synclr_ray.images.grid import write_samples_grid
 
-    print(write_samples_grid(root, rows, images_uri=images))
+    print(write_samples_grid(root, num_captions, images_uri=images))

@@ -34,7 +34,7 @@ from synclr_ray.train.tracking import mlflow_tracking_uri
 log = logging.getLogger(__name__)
 
 _IN_MEMORY_FRACTION = 0.2
-PROBE_FILE = "probe.json"  # ROOT/eval/probe.json: where `synclr demo` and the README put `synclr probe --json`
+PROBE_FILE = "probe.json"  # ROOT/eval/probe.json: where `synclr demo` and the README put `synclr probe --out`
 
 
 def _stop_step(cfg: Config, steps: int | None) -> int:
@@ -95,7 +95,7 @@ def export_checkpoint(
     """Publish the teacher backbone of a training checkpoint as a new version of ``export_root`` (timm
     weights, config, the resolved config and a model card); returns the checkpoint's state and the version's URI.
 
-    ``probe_json`` (a `synclr probe --json` report) enters the card if it measured these same weights.
+    ``probe_json`` (a `synclr probe --out` report) enters the card if it measured these same weights.
     Non-finite weights are refused: nothing is published from them.
     """
     model = SynCLR(cfg.train)

@@ -26,6 +26,9 @@ def test_captions_and_images_on_a_gs_root(ray_cluster, gcs_bucket):
     for args in (["captions", "--root", root, "--num-captions", "4"], ["images", "--root", root]):
         proc = subprocess.run([SYNCLR, *args, *sets], env=env, capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr
+        # Output to a pipe is plain text: no progress bars redrawing a line, no colour codes, no repeated warnings.
+        assert "\r" not in proc.stdout + proc.stderr and "\x1b[" not in proc.stdout + proc.stderr
+        assert "PlacementGroupCleaner" not in proc.stderr
     images = storage.list_files(f"{root}/images", ".parquet")
     assert images and all(uri.startswith(f"{root}/images/") for uri in images)
     frame = pd.concat(pd.read_parquet(io.BytesIO(storage.read_bytes(uri))) for uri in images)

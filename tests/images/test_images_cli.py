@@ -16,7 +16,7 @@ def test_show_writes_the_samples_figure(tmp_path: Path, image_rows: Callable[...
     shards.write_shard(
         str(tmp_path / "images"), "part-00000", image_rows(2, [(200, 0, 0)] * 4), ERROR_SCHEMA.empty_table()
     )
-    result = runner.invoke(app, ["show", "--root", str(tmp_path), "--rows", "2"])
+    result = runner.invoke(app, ["show", "--root", str(tmp_path), "--num-captions", "2"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == str(tmp_path / "figures" / "samples.png")
     with Image.open(tmp_path / "figures" / "samples.png") as image:
