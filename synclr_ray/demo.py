@@ -11,8 +11,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from synclr_ray import storage
-from synclr_ray.cluster import init_ray
+from synclr_ray import rows, storage
 from synclr_ray.config import Config
 from synclr_ray.runroot import RunRoot
 
@@ -29,7 +28,7 @@ def _free_port() -> int:
 def _sample_images(stream_uri: str, out_dir: str, count: int) -> list[str]:
     """Copy the first image of the first ``count`` streamed captions to ``out_dir``; returns their URIs."""
     uris: list[str] = []
-    for shard in storage.list_files(stream_uri, ".parquet"):
+    for shard in rows.CommitLog(stream_uri).files():
         fs, path = storage.filesystem(shard)
         for row in pq.read_table(path, filesystem=fs, columns=["caption_id", "images"]).to_pylist():
             if len(uris) == count:
@@ -71,7 +70,6 @@ def run_demo(cfg: Config, root: str) -> dict[str, Any]:
     from synclr_ray.pipeline import run_pipeline
 
     run = RunRoot(root)
-    init_ray(cfg.ray)
     pipeline = run_pipeline(cfg, root)
     grid = write_samples_grid(root, GRID_ROWS, images_uri=run.stream)
     probe = run_probe(run.export, "digits", cfg, storage.join(run.eval, "probe.json"))

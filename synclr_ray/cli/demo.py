@@ -10,7 +10,6 @@ from synclr_ray.cli.pipeline import print_pipeline_report
 # Sized so the whole demo fits in minutes on 2 CPU cores; `--set` overrides any of it.
 DEMO_SETTINGS = (
     "pipeline.write_through=true",
-    "pipeline.epochs=20",  # 20 x 64 prompts: fresh captions and images for every one of the 300 steps
     "captions.backgrounds=generic",
     "train.batch_captions=4",
     "train.steps=300",
@@ -31,7 +30,7 @@ def print_summary(summary: dict, root: str) -> None:
     print(f"  probe results: {summary['probe_json']}")
     for figure in summary["figures"]:
         print(f"  figure: {figure}")
-    print(f"  everything: {root} (config.yaml next to each output; demo.json holds this summary)")
+    print(f"  everything: {root} (_config.yaml next to each output; demo.json holds this summary)")
 
 
 @app.command("demo")
@@ -43,5 +42,5 @@ def demo(
     """Stream tiny LLM -> tiny SD -> tiny ViT, export, probe on digits, serve one request, draw the figures."""
     from synclr_ray.demo import run_demo
 
-    cfg = resolve_config(config, [*DEMO_SETTINGS, *(overrides or [])])
+    cfg = resolve_config(config, [*DEMO_SETTINGS, *(overrides or [])], join_ray=True)
     print_summary(run_demo(cfg, root), root)

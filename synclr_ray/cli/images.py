@@ -19,10 +19,10 @@ def images(
     """Draw images_per_caption images for every caption into ROOT/images (resumable: reruns draw only what is missing)."""
     from synclr_ray.images.stage import run_images
 
-    manifest = run_images(resolve_config(config, overrides), root, captions)
+    manifest = run_images(resolve_config(config, overrides, join_ray=True), root, captions)
     print(
         f"{manifest['rows']} captions, {manifest['images']} images in {manifest['units_done']}/{manifest['units']} shards"
-        f" under {root}; {manifest['errors']} captions failed (see images/errors/)"
+        f" under {root}; {manifest['errors']} captions failed (see images/_errors/)"
     )
 
 

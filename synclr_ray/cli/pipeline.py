@@ -5,7 +5,9 @@ from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, StepsOption,
 
 def print_pipeline_report(report: dict) -> None:
     """Per-stage throughput, the trainer's data-wait fraction, and where things were written."""
-    print(f"\nstreaming run: step {report['step']} in {report['seconds']:.0f} s")
+    print(
+        f"\nstreaming run: step {report['step']} in {report['seconds']:.0f} s ({report['executions']} plan execution(s))"
+    )
     for stage, numbers in report["stages"].items():
         print(f"  {stage:>8}: {numbers['rows']:>6} rows, {numbers['rows_per_s']:.2f} rows/s")
     trainer = report["trainer"]
@@ -24,7 +26,8 @@ def pipeline(
     config: ConfigOption = "tiny",
     overrides: SetOption = None,
 ) -> None:
-    """Stream concepts -> captions -> images -> trainer in one Ray Data plan; resumes from ROOT/train."""
+    """Stream concepts -> captions -> images -> trainer in one execution of one Ray Data plan; resumes from ROOT/train
+    (generation resumes at the checkpoint's stream position)."""
     from synclr_ray.pipeline import run_pipeline
 
-    print_pipeline_report(run_pipeline(resolve_config(config, overrides), root, steps))
+    print_pipeline_report(run_pipeline(resolve_config(config, overrides, join_ray=True), root, steps))

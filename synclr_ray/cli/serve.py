@@ -34,12 +34,12 @@ def serve_encoder(
     from ray import serve
 
     from serve.app import APP_NAME, build_app
-    from synclr_ray.cluster import init_ray
+    from synclr_ray.cli.app import join_ray_for
 
     extra = [f"serve.encoder={encoder}", *([f"serve.port={port}"] if port is not None else [])]
     cfg = resolve_config(config, overrides, *extra)
     application = build_app(cfg)  # validates the encoder before anything starts
-    init_ray(cfg.ray)
+    join_ray_for(cfg)
     serve.start(http_options={"host": cfg.serve.host, "port": cfg.serve.port})
     log.info("serving %s at http://%s:%d (docs at /docs)", cfg.serve.encoder, cfg.serve.host, cfg.serve.port)
     serve.run(application, name=APP_NAME, route_prefix="/", blocking=True)

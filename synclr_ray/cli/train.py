@@ -20,5 +20,5 @@ def pretrain(
     """Pretrain into ROOT/train (resumes from its latest checkpoint) and export the teacher encoder to ROOT/export."""
     from synclr_ray.train.stage import run_pretrain
 
-    out = run_pretrain(resolve_config(config, overrides), root, images, steps)
+    out = run_pretrain(resolve_config(config, overrides, join_ray=True), root, images, steps)
     print(f"trained to step {out['step']} (checkpoints in {out['train']}); encoder exported to {out['export']}")

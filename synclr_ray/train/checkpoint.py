@@ -2,14 +2,16 @@
 
 A checkpoint directory holds ``model.safetensors`` (the whole SynCLR module, shared tensors
 handled by safetensors), ``optimizer.pt`` (loaded with ``weights_only=True``) and
-``state.json`` (step, epoch, batches of that epoch already trained on). Schedules are pure
-functions of the step, so nothing else is needed to continue exactly where a run stopped.
+``state.json`` (step, and the data position: the pass and batches of it already trained on for
+stored rows, the stream position for a generation stream). Schedules are pure functions of the
+step, so nothing else is needed to continue exactly where a run stopped.
 """
 
 import json
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import ray.train
 import torch
@@ -27,6 +29,7 @@ class TrainState:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
+    stream: dict[str, Any] | None = None  # a generation stream's position (`train.position`)
 
 
 def save_checkpoint(
