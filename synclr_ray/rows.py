@@ -153,8 +153,11 @@ class CommitLog:
 
     def commit(self, name: str, files: list[dict[str, Any]], **info: Any) -> dict[str, Any]:
         """Record ``files`` (``{"path": relative to the folder, "rows": n}``) as entry ``name``; returns the entry."""
+        uri = storage.join(self.uri, f"{name}.json")
+        if storage.exists(uri):  # an entry is written once: a second writer of a name is a bug, not a retry
+            raise RowFormatError(f"{uri} is already committed")
         entry = {"format": FORMAT_VERSION, "files": files, **info}
-        storage.write_json(storage.join(self.uri, f"{name}.json"), entry)
+        storage.write_json(uri, entry)
         return {**entry, "name": name}
 
 

@@ -46,6 +46,8 @@ def test_a_file_counts_once_the_commit_log_names_it(tmp_path: Path):
     assert log.files() == [f"{folder}/a.parquet", f"{folder}/b.parquet"]
     assert [(e["name"], e["format"]) for e in log.entries()] == [("a", rows.FORMAT_VERSION), ("b", rows.FORMAT_VERSION)]
     assert log.entries()[0]["note"] == "by hand"
+    with pytest.raises(rows.RowFormatError, match="a.json is already committed"):
+        log.commit("a", [{"path": "b.parquet"}])
     with pytest.raises(
         FileNotFoundError, match=r"no committed image rows under .*nothing \(its _commits/ names none\): run it"
     ):
