@@ -11,7 +11,8 @@ from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, app, resolve
 def images(
     root: RootOption,
     captions: Annotated[
-        str | None, typer.Option("--captions", help="Caption Parquet folder, local or s3:// (default ROOT/captions).")
+        str | None,
+        typer.Option("--captions", help="Folder of committed caption rows, local or s3:// (default ROOT/captions)."),
     ] = None,
     config: ConfigOption = "tiny",
     overrides: SetOption = None,
@@ -31,7 +32,8 @@ def show(
     root: RootOption,
     rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="Captions to show, one per grid row.")] = 8,
     images: Annotated[
-        str | None, typer.Option("--images", help="Image rows to show (default ROOT/images; e.g. ROOT/stream).")
+        str | None,
+        typer.Option("--images", help="Committed image rows to show (default ROOT/images; e.g. ROOT/stream)."),
     ] = None,
 ) -> None:
     """Write ROOT/figures/samples.png: captions with their images, the caption under each row."""

@@ -11,7 +11,8 @@ from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, StepsOption,
 def pretrain(
     root: RootOption,
     images: Annotated[
-        str | None, typer.Option("--images", help="Image Parquet folder, local or s3:// (default ROOT/images).")
+        str | None,
+        typer.Option("--images", help="Folder of committed image rows, local or s3:// (default ROOT/images)."),
     ] = None,
     steps: StepsOption = None,
     config: ConfigOption = "tiny",
