@@ -1,3 +1,5 @@
+import pandas as pd
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
@@ -66,6 +68,9 @@ def test_resume_after_injected_failure_on_s3(ray_cluster, s3_bucket, monkeypatch
     assert manifest["prompts"] >= 10 + manifest["duplicates"] + sum(manifest["filtered"].values())
     assert load_config(storage.join(out, "_config.yaml")) == cfg
     assert storage.read_json(storage.join(out, "_manifest.json"))["num_captions"] == 10
+    fs, path = storage.filesystem(out)  # the folder opens as-is: _commits/, _manifest.json, _config.yaml skipped
+    assert len(pd.read_parquet(path, filesystem=fs)) == 10
+    assert pads.dataset(path, filesystem=fs).schema == rows.CAPTION_SCHEMA
 
     again = stage.run_captions(cfg, root)  # idempotent: nothing left to do
     assert again["rounds"] == manifest["rounds"] and again["prompts"] == manifest["prompts"]

@@ -3,7 +3,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 import ray
@@ -79,6 +81,9 @@ def test_stage_writes_all_captions_once_and_resumes_after_a_crash(
     assert pq.read_table(lost).equals(lost_rows)  # redrawn from the same seeds: identical bytes
     table = _image_rows(images_uri)
     assert sorted(table["caption_id"].to_pylist()) == [f"cap-{i:04d}" for i in range(7) if i != 2]
+    # The folder opens as-is: metadata (_commits/, _errors/, _manifest.json, _config.yaml) and temp files are skipped.
+    assert sorted(pd.read_parquet(images_uri)["caption_id"]) == sorted(table["caption_id"].to_pylist())
+    assert pads.dataset(images_uri).schema == rows.IMAGE_SCHEMA
 
     stamps = {p.name: p.stat().st_mtime_ns for p in Path(images_uri).glob("*.parquet")}
     assert run_images(cfg, root) == manifest  # complete: nothing to do, nothing rewritten
