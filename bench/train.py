@@ -44,7 +44,7 @@ class CaptionRows(Dataset):
         return len(self.ids)
 
     def __getitem__(self, index: int):
-        g, local = crop_rows([self.ids[index]], [self.images[index].as_py()], self.cfg.train, self.cfg.seed, epoch=0)
+        g, local, _ = crop_rows([self.ids[index]], [self.images[index].as_py()], self.cfg.train, self.cfg.seed, epoch=0)
         return torch.from_numpy(g), torch.from_numpy(local), self.ids[index]
 
 

@@ -37,6 +37,7 @@ from synclr_ray.captions.prompts import PromptPlanner
 from synclr_ray.captions.stage import CaptionStage, prepare_backgrounds, prompt_planner
 from synclr_ray.config import Config
 from synclr_ray.images.stage import ImageStage
+from synclr_ray.leases import holds_lease
 from synclr_ray.runroot import RunRoot, save_config
 from synclr_ray.train.stage import export_checkpoint, fit, stop_step
 
@@ -271,6 +272,7 @@ def stream_dataset(cfg: Config, root: str, control: Any, steps: int) -> Dataset:
                               compute=ActorPoolStrategy(size=1), **bookkeeping)  # fmt: skip
 
 
+@holds_lease("train")  # the streaming run writes what `pretrain` writes: ROOT/train, ROOT/export
 def run_pipeline(cfg: Config, root: str, steps: int | None = None) -> dict[str, Any]:
     """Generate and train in one streaming run, then export; resumes from ROOT/train's latest checkpoint."""
     run = RunRoot(root)
@@ -290,14 +292,18 @@ def run_pipeline(cfg: Config, root: str, steps: int | None = None) -> dict[str, 
         ray.kill(control)
     if result.checkpoint is None:
         raise RuntimeError(f"the streaming run under {run.train} produced no checkpoint")
-    step = export_checkpoint(cfg, result.checkpoint, run.export)
+    state, export = export_checkpoint(cfg, result.checkpoint, run.export)
     report = {
-        "step": step,
+        "step": state.step,
         "seconds": time.perf_counter() - started,
         **progress,
-        "trainer": _trainer_summary(run.train),
+        "trainer": {
+            **_trainer_summary(run.train),
+            "skipped_steps": state.skipped_steps,
+            "bad_records": state.bad_records,
+        },  # fmt: skip
         "train": run.train,
-        "export": run.export,
+        "export": export,
         "stream": stream_uri,
     }
     storage.write_json(storage.join(root, "pipeline.json"), report)

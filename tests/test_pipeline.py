@@ -129,6 +129,7 @@ def _metric_steps(root: Path) -> list[int]:
     return [json.loads(line)["step"] for line in (root / "train" / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # a ~60 s streaming run
 def test_one_execution_streams_from_the_llm_through_diffusion_to_the_trainer(streamed):
     root, report = streamed
     assert report["step"] == 4 and report["executions"] == 1
