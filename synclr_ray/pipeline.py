@@ -39,7 +39,7 @@ from synclr_ray.config import Config
 from synclr_ray.images.stage import ImageStage
 from synclr_ray.leases import holds_lease
 from synclr_ray.runroot import RunRoot, save_config
-from synclr_ray.train.stage import export_checkpoint, fit, stop_step
+from synclr_ray.train.stage import PROBE_FILE, export_checkpoint, fit, stop_step
 
 log = logging.getLogger(__name__)
 
@@ -292,7 +292,7 @@ def run_pipeline(cfg: Config, root: str, steps: int | None = None) -> dict[str, 
         ray.kill(control)
     if result.checkpoint is None:
         raise RuntimeError(f"the streaming run under {run.train} produced no checkpoint")
-    state, export = export_checkpoint(cfg, result.checkpoint, run.export)
+    state, export = export_checkpoint(cfg, result.checkpoint, run.export, storage.join(run.eval, PROBE_FILE))
     report = {
         "step": state.step,
         "seconds": time.perf_counter() - started,
