@@ -9,7 +9,7 @@ ROOT ?= runs/demo
 TIER = @start=$$(date +%s); $(BIN)/python -m pytest -q tests --tier $(1); rc=$$?; \
 	echo "tier $(1): $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
-.PHONY: install demo lint format test test-slow bench clean
+.PHONY: install models demo lint format test test-slow bench clean
 
 $(STAMP): requirements.txt requirements-common.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ $(STAMP): requirements.txt requirements-common.txt pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
+# The built-in stand-ins (tiny Llama, tiny SD 1.5, toy world data), built once per machine into the cache.
+models: $(STAMP)
+	@start=$$(date +%s); $(BIN)/synclr models; rc=$$?; echo "models: $$(( $$(date +%s) - start )) s"; exit $$rc
+
+demo: models
 	$(BIN)/synclr demo --root $(ROOT)
 
 lint: $(STAMP)

@@ -55,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=4096)
     parser.add_argument("--config", default="tiny")
-    parser.add_argument("--set", dest="overrides", action="append", default=["captions.backgrounds=generic"])
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(args.config, args.overrides)

@@ -6,6 +6,7 @@ from synclr_ray.cli import (
     demo,  # noqa: F401
     eval,  # noqa: F401
     images,  # noqa: F401
+    models,  # noqa: F401
     pipeline,  # noqa: F401
     serve,  # noqa: F401
     train,  # noqa: F401

@@ -1,6 +1,7 @@
 import pytest
 from ray.data import ActorPoolStrategy
 
+from synclr_ray import storage
 from synclr_ray.captions.engines.vllm import (
     ENGINE_STAGE,
     build_vllm_processor,
@@ -31,7 +32,7 @@ def test_processor_config_is_plain_completion_tp1(cfg):
     assert pc.engine_kwargs["tensor_parallel_size"] == 1
     assert pc.engine_kwargs["max_model_len"] == cfg.captions.vllm.max_model_len
     assert pc.batch_size == cfg.captions.batch_size and pc.accelerator_type == "A10G"
-    assert pc.model_source.endswith("tiny-llm-v1")
+    assert pc.model_source == str(storage.local_copy("builtin://tiny-llama"))
     s3 = processor_config(load_config("tiny", ["captions.model=s3://bucket/llama"]).captions)
     assert s3.model_source == "s3://bucket/llama"  # Ray downloads it on each GPU node
 
@@ -55,4 +56,4 @@ def test_processor_pins_an_autoscaling_engine_pool_to_generation_nodes(cfg, ray_
     assert isinstance(kw["compute"], ActorPoolStrategy)
     assert (kw["compute"].min_size, kw["compute"].max_size) == (1, 3)
     assert kw["fn_constructor_kwargs"]["engine_kwargs"]["tensor_parallel_size"] == 1
-    assert kw["fn_constructor_kwargs"]["model"].endswith("tiny-llm-v1")
+    assert kw["fn_constructor_kwargs"]["model"] == str(storage.local_copy("builtin://tiny-llama"))

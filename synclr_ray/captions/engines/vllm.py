@@ -13,7 +13,7 @@ from typing import Any
 from ray.data import Dataset
 from ray.data.llm import Processor, build_processor, vLLMEngineProcessorConfig
 
-from synclr_ray.captions.engines import resolve_model
+from synclr_ray import storage
 from synclr_ray.captions.engines.transformers import STOP
 from synclr_ray.cluster import label_selector
 from synclr_ray.config import Config
@@ -25,7 +25,7 @@ ENGINE_STAGE = "vLLMEngineStage"
 def processor_config(c: CaptionsConfig) -> vLLMEngineProcessorConfig:
     """The processor config; ``s3://`` models are left for Ray to download on each GPU node."""
     return vLLMEngineProcessorConfig(
-        model_source=c.model if c.model.startswith("s3://") else resolve_model(c.model),
+        model_source=c.model if c.model.startswith("s3://") else storage.model_source(c.model),
         engine_kwargs=dict(
             tensor_parallel_size=1,
             max_model_len=c.vllm.max_model_len,
