@@ -32,7 +32,7 @@ from synclr_ray.toyworld.clip_tokenizer import clip_tokenizer, imagenet_text
 from synclr_ray.toyworld.language import OPTIONAL, describe
 from synclr_ray.toyworld.render import render
 
-VERSION = "v1"
+VERSION = "v2"  # v1 named the random-weight stand-in that came before: a new name, never its folder
 RESOLUTION = 64
 TEXT_DIM = 64
 TEXT_TOKENS = 32  # toy captions are about 15 tokens; longer ones are truncated as SD truncates at 77

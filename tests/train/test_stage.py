@@ -10,7 +10,7 @@ from gratings import write_image_rows
 from safetensors.torch import load, load_file
 from typer.testing import CliRunner
 
-from synclr_ray import storage
+from synclr_ray import exports, storage
 from synclr_ray.cli import app
 from synclr_ray.config import load_config
 from synclr_ray.encoder import load_encoder
@@ -46,6 +46,7 @@ def _s3_final_checkpoint(train_uri: str) -> str:
     return max(states, key=lambda uri: json.loads(storage.read_text(uri))["step"]).rsplit("/", 1)[0]
 
 
+@pytest.mark.slow
 def test_resume_on_s3_equals_straight_run_and_cli_exports(straight_run, s3_bucket):
     root = f"{s3_bucket}/resumed"
     for part in (straight_run / "images").glob("*.parquet"):
@@ -59,7 +60,11 @@ def test_resume_on_s3_equals_straight_run_and_cli_exports(straight_run, s3_bucke
 
     straight, resumed = _final_checkpoint(straight_run / "train"), _s3_final_checkpoint(f"{root}/train")
     state = json.loads(storage.read_text(f"{resumed}/state.json"))
-    assert state == json.loads((straight / "state.json").read_text()) == {"step": 4, "epoch": 1, "batch_in_epoch": 2}
+    assert (
+        state
+        == json.loads((straight / "state.json").read_text())
+        == {"step": 4, "epoch": 1, "batch_in_epoch": 2, "skipped_steps": 0, "bad_records": 0, "records": 64}
+    )
     # Same data order and crops: the loss of every step matches, and so do the final weights.
     straight_losses = [m["loss"] for m in _metrics(straight_run / "train")]
     resumed_metrics = [json.loads(line) for line in storage.read_text(f"{root}/train/metrics.jsonl").splitlines()]
@@ -84,7 +89,7 @@ def test_export_loads_in_timm_with_the_teacher_features(straight_run):
     model = SynCLR(cfg)
     load_checkpoint(_final_checkpoint(straight_run / "train"), model)
     teacher = model.teacher_backbone.eval()
-    weights = straight_run / "export" / "model.safetensors"
+    weights = Path(exports.resolve(str(straight_run / "export"))) / "model.safetensors"
     plain = timm.create_model(
         cfg.backbone.name, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": str(weights)},
         **backbone_model_args(cfg.backbone, cfg.crops.global_size),
@@ -98,6 +103,7 @@ def test_export_loads_in_timm_with_the_teacher_features(straight_run):
     assert encoder.info["image_size"] == 64 and encoder.info["feature_dim"] == 192
 
 
+@pytest.mark.slow
 def test_a_crashed_worker_is_restarted_from_the_last_checkpoint(ray_cluster, tmp_path, kill_a_trainer_when):
     images = write_image_rows(tmp_path / "images", 8, size=48)
     cfg = load_config("tiny", [*SMALL, "train.steps=6", "train.num_workers=2", "train.cpus_per_worker=0.5",
