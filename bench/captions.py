@@ -28,9 +28,9 @@ import torch
 from ray.data import DataContext
 from transformers import AutoTokenizer
 
+from synclr_ray import storage
 from synclr_ray.captions.engines.transformers import TransformersGenerator
 from synclr_ray.captions.stage import marked_dataset, prompt_dataset
-from synclr_ray import storage
 from synclr_ray.cluster import init_ray
 from synclr_ray.config import Config, load_config
 
