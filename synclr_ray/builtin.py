@@ -58,11 +58,12 @@ def built_dir(name: str) -> Path:
     return target
 
 
-def local_path(uri: str) -> Path:
-    """The local path of ``builtin://NAME/PATH`` (building NAME first if needed)."""
+def local_path(uri: str, must_exist: bool = True) -> Path:
+    """The local path of ``builtin://NAME/PATH`` (building NAME first if needed); with ``must_exist``
+    a path the artefact lacks raises FileNotFoundError naming it."""
     name, _, rest = uri.removeprefix(SCHEME).strip("/").partition("/")
     path = built_dir(name) / rest if rest else built_dir(name)
-    if not path.exists():
+    if must_exist and not path.exists():
         raise FileNotFoundError(f"{uri}: no {rest!r} in the built artefact {name}")
     return path
 

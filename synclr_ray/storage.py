@@ -53,7 +53,9 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     if is_s3(uri):
         return s3_filesystem(), uri.removeprefix("s3://").rstrip("/")
     if is_builtin(uri):
-        return pafs.LocalFileSystem(), str(local_copy(uri))
+        from synclr_ray.builtin import local_path  # the builders sit above storage
+
+        return pafs.LocalFileSystem(), str(local_path(uri, must_exist=False))  # exists() may ask for absent paths
     return pafs.LocalFileSystem(), str(Path(uri).expanduser().absolute())
 
 

@@ -72,8 +72,11 @@ def test_a_failed_build_leaves_nothing_and_the_next_use_retries(counting_builder
 def test_unknown_names_missing_paths_and_writes_are_refused(counting_builder):
     with pytest.raises(ValueError, match="unknown built-in artefact builtin://nope .*known: .*tiny-sd15"):
         storage.read_text("builtin://nope/x.txt")
-    with pytest.raises(FileNotFoundError, match="no 'data/absent.txt' in the built artefact counted"):
+    assert not storage.exists("builtin://counted/data/absent.txt")
+    with pytest.raises(FileNotFoundError, match="absent.txt"):
         storage.read_text("builtin://counted/data/absent.txt")
+    with pytest.raises(FileNotFoundError, match="no 'data/absent' in the built artefact counted"):
+        storage.model_source("builtin://counted/data/absent")
     with pytest.raises(ValueError, match="read-only"):
         storage.write_text("builtin://counted/data/words.txt", "overwritten")
     assert storage.read_text("builtin://counted/data/words.txt") == "built v1\n"
