@@ -36,7 +36,7 @@ from synclr_ray.config import Config
 from synclr_ray.images.stage import image_dataset
 from synclr_ray.leases import holds_lease
 from synclr_ray.runroot import RunRoot, save_config
-from synclr_ray.train.stage import export_checkpoint, fit
+from synclr_ray.train.stage import PROBE_FILE, export_checkpoint, fit
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def run_pipeline(cfg: Config, root: str, steps: int | None = None) -> dict[str, 
     result = fit(cfg, stream_dataset(cfg, root, meter), run.train, steps)
     if result.checkpoint is None:
         raise RuntimeError(f"the streaming run under {run.train} produced no checkpoint")
-    state, export = export_checkpoint(cfg, result.checkpoint, run.export)
+    state, export = export_checkpoint(cfg, result.checkpoint, run.export, storage.join(run.eval, PROBE_FILE))
     stages = ray.get(meter.report.remote())
     ray.kill(meter)
     report = {

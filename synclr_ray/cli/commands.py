@@ -4,6 +4,7 @@ from synclr_ray.cli import (
     captions,  # noqa: F401
     config_cmd,  # noqa: F401
     demo,  # noqa: F401
+    embed_dataset,  # noqa: F401
     eval,  # noqa: F401
     finetune,  # noqa: F401
     images,  # noqa: F401

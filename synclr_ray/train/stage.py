@@ -19,8 +19,9 @@ from ray.train.torch import TorchTrainer
 from synclr_ray import exports, storage
 from synclr_ray.cluster import init_ray, label_selector
 from synclr_ray.config import Config
-from synclr_ray.encoder import export_encoder
+from synclr_ray.encoder import WEIGHTS_FILE, export_encoder
 from synclr_ray.leases import holds_lease
+from synclr_ray.modelcard import write_model_card
 from synclr_ray.runroot import RunRoot, save_config
 from synclr_ray.train import guards
 from synclr_ray.train.backbone import backbone_model_args
@@ -31,6 +32,7 @@ from synclr_ray.train.objective import SynCLR
 log = logging.getLogger(__name__)
 
 _IN_MEMORY_FRACTION = 0.2
+PROBE_FILE = "probe.json"  # ROOT/eval/probe.json: where `synclr demo` and the README put `synclr probe --json`
 
 
 def _stop_step(cfg: Config, steps: int | None) -> int:
@@ -83,10 +85,13 @@ def fit(cfg: Config, dataset: ray.data.Dataset, storage_uri: str, steps: int | N
     return result
 
 
-def export_checkpoint(cfg: Config, checkpoint: Checkpoint, export_root: str) -> tuple[TrainState, str]:
+def export_checkpoint(
+    cfg: Config, checkpoint: Checkpoint, export_root: str, probe_json: str | None = None
+) -> tuple[TrainState, str]:
     """Publish the teacher backbone of a training checkpoint as a new version of ``export_root`` (timm
-    weights, config and the resolved config); returns the checkpoint's state and the version's URI.
+    weights, config, the resolved config and a model card); returns the checkpoint's state and the version's URI.
 
+    ``probe_json`` (a `synclr probe --json` report) enters the card if it measured these same weights.
     Non-finite weights are refused: nothing is published from them.
     """
     model = SynCLR(cfg.train)
@@ -101,6 +106,14 @@ def export_checkpoint(cfg: Config, checkpoint: Checkpoint, export_root: str) -> 
         except ValueError as exc:
             raise ValueError(f"checkpoint {checkpoint.path} (step {state.step}): {exc}") from None
         save_config(cfg, tmp)
+        info = {
+            "architecture": cfg.train.backbone.name,
+            "image_size": size,
+            "feature_dim": int(model.teacher_backbone.num_features),
+            "digest": f"sha256:{exports.file_digest(Path(tmp) / WEIGHTS_FILE)}",
+        }
+        probe = storage.read_json(probe_json) if probe_json and storage.exists(probe_json) else None
+        write_model_card(Path(tmp), cfg, info, state, probe)
         version = exports.publish(Path(tmp), export_root, state.step)
     return state, version
 
@@ -124,7 +137,7 @@ def run_pretrain(cfg: Config, root: str, images_uri: str | None = None, steps: i
     result = fit(cfg, dataset, run.train, steps)
     if result.checkpoint is None:
         raise RuntimeError(f"training under {run.train} produced no checkpoint")
-    state, version = export_checkpoint(cfg, result.checkpoint, run.export)
+    state, version = export_checkpoint(cfg, result.checkpoint, run.export, storage.join(run.eval, PROBE_FILE))
     log.info("exported the teacher encoder at step %d to %s", state.step, version)
     return {"step": state.step, "train": run.train, "checkpoint": result.checkpoint.path, "export": version,
             "skipped_steps": state.skipped_steps, "bad_records": state.bad_records}  # fmt: skip

@@ -120,3 +120,21 @@ def test_a_crashed_worker_is_restarted_from_the_last_checkpoint(ray_cluster, tmp
     assert json.loads((final / "state.json").read_text())["step"] == 6
     assert (final / "state.json").stat().st_mtime > killed[0]  # the run finished after the crash
     assert [m["step"] for m in _metrics(train_dir)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_export_is_a_hub_folder_with_its_model_card(straight_run):
+    """What `huggingface_hub.upload_folder` would publish as is: timm's Hub files and a README.md model card."""
+    from huggingface_hub import ModelCard
+    from timm.models._hub import load_model_config_from_path, load_state_dict_from_path
+
+    version = Path(exports.resolve(str(straight_run / "export")))
+    names = {path.name for path in version.iterdir()}
+    assert names == {"README.md", "config.json", "model.safetensors", "config.yaml", "_export.json"}
+    assert "README.md" in json.loads((version / "_export.json").read_text())["files"]  # part of the version's digest
+    _, name, _ = load_model_config_from_path(version)  # the same parsing as timm's hf-hub: loader
+    assert name == load_config("tiny", SMALL).train.backbone.name and load_state_dict_from_path(version)
+    card = ModelCard.load(version / "README.md")
+    assert card.data.library_name == "timm" and card.data.pipeline_tag == "image-feature-extraction"
+    step = json.loads((version / "_export.json").read_text())["step"]
+    assert f"-step{step}" in card.text and "tiny random-weight stand-in" in card.text
+    assert load_encoder(str(straight_run / "export")).info["digest"] in card.text
