@@ -28,12 +28,11 @@ import torch
 from ray.data import DataContext
 from transformers import AutoTokenizer
 
-from synclr_ray.captions.engines import resolve_model
+from synclr_ray import storage
 from synclr_ray.captions.engines.transformers import TransformersGenerator
 from synclr_ray.captions.stage import CaptionStage, prompt_dataset
 from synclr_ray.cluster import init_ray
 from synclr_ray.config import Config, load_config
-from synclr_ray.tiny.llm import tiny_llm_path
 
 
 def in_process(cfg: Config, prompts: list[dict], batch_size: int) -> float:
@@ -72,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=4096)
     parser.add_argument("--config", default="tiny")
-    parser.add_argument("--set", dest="overrides", action="append", default=["captions.backgrounds=generic"])
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
     have_vllm = importlib.util.find_spec("vllm") is not None
     parser.add_argument("--engines", default="transformers,vllm" if have_vllm else "transformers",
                         help="Engines run through the stage on the same prompts (vllm needs .venv-vllm).")  # fmt: skip
@@ -80,8 +79,7 @@ def main() -> None:
     engines = args.engines.split(",")
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(args.config, [*args.overrides, "captions.engine=transformers"])
-    tiny_llm_path()  # build outside every timing
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(cfg.captions.model))
+    tokenizer = AutoTokenizer.from_pretrained(storage.model_source(cfg.captions.model))  # built outside every timing
     torch.set_num_threads(max(1, int(cfg.captions.num_cpus)))
     init_ray(cfg.ray, _temp_dir=tempfile.mkdtemp(prefix="ray-bench-captions-"), log_to_driver=False)
     DataContext.get_current().enable_progress_bars = False

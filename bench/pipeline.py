@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="Dotted config override.")
     args = parser.parse_args()
     overrides = [
-        "captions.backgrounds=generic", "pipeline.write_through=true",
+        "pipeline.write_through=true",
         "train.batch_captions=8", f"train.steps={args.steps}", "train.log_every=5",
         f"train.checkpoint_every={args.steps}", "ray.progress_bars=false", *args.overrides,
     ]  # fmt: skip

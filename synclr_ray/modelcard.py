@@ -37,13 +37,13 @@ GENERATOR_LICENCES = [
         "(https://huggingface.co/spaces/CompVis/stable-diffusion-license).",
     ),
 ]
-STAND_IN = "tiny"
+STAND_IN = "builtin://"  # the stand-ins this package builds (synclr_ray.builtin)
 
 
 def licence_notes(model: str) -> tuple[str, str]:
     """(licence name, note) for a generator model id or path."""
-    if model == STAND_IN:
-        return "none (stand-in)", "A tiny random-weight stand-in built by synclr-ray: no third-party weights."
+    if model.startswith(STAND_IN):
+        return "none (stand-in)", "A tiny stand-in built by synclr-ray: no third-party weights."
     for fragment, licence, note in GENERATOR_LICENCES:
         if fragment in model.lower():
             return licence, note

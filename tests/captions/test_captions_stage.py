@@ -86,7 +86,13 @@ def _rows(uri):
 
 def test_backgrounds_are_generated_once_and_used(ray_cluster, root):
     cfg = load_config(
-        "tiny", [*FAST[1:], "captions.sources={imagenet1k: 1, dtd: 1}", "captions.max_concepts_per_source=3"]
+        "tiny",
+        [
+            *FAST[1:],
+            "captions.backgrounds=generate",
+            "captions.sources={imagenet1k: 1, dtd: 1}",
+            "captions.max_concepts_per_source=3",
+        ],  # fmt: skip
     )
     uri = stage.prepare_backgrounds(cfg, root)
     table = pq.read_table(uri)

@@ -13,7 +13,6 @@ from synclr_ray.images.encoding import decode_image
 from synclr_ray.images.engine import ImageGenerator
 from synclr_ray.images.model import load_pipeline
 from synclr_ray.images.seeds import caption_seeds
-from synclr_ray.tiny.diffusion import tiny_sd_path
 
 Rows = Callable[..., list[dict[str, Any]]]
 
@@ -41,7 +40,7 @@ def test_rows_keep_a_captions_images_together_and_are_reproducible(
         assert row["seeds"] == caption_seeds(0, row["caption_id"], 0, 4)
         assert all(decode_image(data).size == (32, 32) for data in row["images"])
         assert (row["width"], row["height"]) == (32, 32)
-        assert json.loads(row["generator"])["model"] == "tiny"
+        assert json.loads(row["generator"])["model"] == "builtin://tiny-sd15"
         assert row["concept"] == "red fox" and row["template"] == "c -> caption"
     # Same seeds, same pixels: the second caption drawn alone matches the batch it came from.
     alone, _ = generator.generate(captions.slice(1, 1))
@@ -71,7 +70,7 @@ def test_bad_captions_become_error_rows_and_spare_their_batch(generator: ImageGe
 
 def test_model_from_s3_dir(images_config: Callable[..., Config], s3_bucket: str) -> None:
     uri = f"{s3_bucket}/models/tiny-sd"
-    storage.upload_dir(tiny_sd_path(), uri)
+    storage.upload_dir(storage.local_copy("builtin://tiny-sd15"), uri)
     pipe = load_pipeline(images_config(f"images.model={uri}").images, "cpu")
     assert type(pipe.scheduler).__name__ == "DPMSolverMultistepScheduler"
     assert pipe.unet.config.cross_attention_dim == pipe.text_encoder.config.hidden_size
