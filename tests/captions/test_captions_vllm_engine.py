@@ -2,8 +2,10 @@
 ``ray.data.llm`` inside the normal caption stage, and an engine failure that ends the command with its cause."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,9 +66,14 @@ def test_an_engine_whose_kv_cache_cannot_fit_ends_the_command_with_the_cause(tmp
     synclr = str(Path(sys.executable).parent / "synclr")
     args = [synclr, "captions", "--root", str(tmp_path / "run"), "--num-captions", "4",
             *[arg for item in [*ENGINE, "captions.vllm.cpu_kv_cache_gib=100000"] for arg in ("--set", item)]]  # fmt: skip
+    # Ray's socket paths must stay under AF_UNIX's 107 bytes: pytest's tmp_path can be too deep for them.
+    ray_tmp = tempfile.mkdtemp(prefix="synclr-vllm-", dir="/tmp")
     started = time.monotonic()
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=1200,
-                          env={**os.environ, "RAY_TMPDIR": str(tmp_path / "ray")})  # fmt: skip
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=1200,
+                              env={**os.environ, "RAY_TMPDIR": ray_tmp})  # fmt: skip
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     assert proc.returncode == 1
     assert "less than requested memory for kv" in proc.stdout + proc.stderr  # vLLM's own check names it
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ")
