@@ -22,6 +22,8 @@ from torch.utils.data import DataLoader, Dataset
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "train"))
 from gratings import write_image_rows
 
+from synclr_ray import rows
+from synclr_ray.cluster import init_ray
 from synclr_ray.config import Config, load_config
 from synclr_ray.train.ingest import CropBatch, crop_rows
 from synclr_ray.train.loop import train_step
@@ -42,7 +44,7 @@ class CaptionRows(Dataset):
         return len(self.ids)
 
     def __getitem__(self, index: int):
-        g, local = crop_rows([self.ids[index]], [self.images[index].as_py()], self.cfg.train, self.cfg.seed, epoch=0)
+        g, local, _ = crop_rows([self.ids[index]], [self.images[index].as_py()], self.cfg.train, self.cfg.seed, epoch=0)
         return torch.from_numpy(g), torch.from_numpy(local), self.ids[index]
 
 
@@ -82,7 +84,9 @@ def dataloader_run(files: list[Path], cfg: Config, steps: int, warmup: int, work
 
 def ray_run(files: list[Path], cfg: Config, steps: int, warmup: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as run_dir:
-        dataset = ray.data.read_parquet([str(f) for f in files]).select_columns(["caption_id", "images"]).materialize()
+        dataset = (
+            ray.data.read_parquet([str(f) for f in files]).select_columns(list(rows.TRAINING_COLUMNS)).materialize()
+        )
         fit(cfg, dataset, f"{run_dir}/train", steps=warmup + steps)
         lines = (Path(run_dir) / "train" / "metrics.jsonl").read_text().splitlines()
     windows = [json.loads(line) for line in lines][1:]  # the first window holds the warmup
@@ -104,8 +108,10 @@ def main() -> None:
                                     "train.loader_tasks=2", "ray.progress_bars=false"])  # fmt: skip
     torch.set_num_threads(1)  # a Ray Train worker with 1 CPU computes on 1 thread too
     with tempfile.TemporaryDirectory() as tmp:
-        files = sorted(write_image_rows(Path(tmp) / "images", args.captions, files=4).glob("*.parquet"))
-        ray.init(num_cpus=cfg.ray.num_cpus, include_dashboard=False, _temp_dir=f"{tmp}/ray", log_to_driver=False)
+        files = [
+            Path(f) for f in rows.CommitLog(str(write_image_rows(Path(tmp) / "images", args.captions, files=4))).files()
+        ]
+        init_ray(cfg.ray, _temp_dir=f"{tmp}/ray", log_to_driver=False)
         try:
             results = {"ray": ray_run(files, cfg, args.steps, args.warmup)}
         finally:

@@ -4,7 +4,7 @@ An export version is already a timm Hub repository (``model.safetensors`` + ``co
 with this card (YAML front matter from `huggingface_hub.ModelCardData`) the version folder
 publishes unchanged with ``huggingface_hub.upload_folder`` and loads with
 ``timm.create_model("hf-hub:USER/REPO", pretrained=True)``. The card says what the weights are
-(architecture), how they were made (recipe, config digest: the sha256 of the ``config.yaml``
+(architecture), how they were made (recipe, config digest: the sha256 of the ``_config.yaml``
 beside it), from what (the caption and image generators, their settings, how many images
 training read) and under which terms the generators' outputs came; probe results when a probe
 of these same weights is known at export time.
@@ -37,13 +37,13 @@ GENERATOR_LICENCES = [
         "(https://huggingface.co/spaces/CompVis/stable-diffusion-license).",
     ),
 ]
-STAND_IN = "tiny"
+STAND_IN = "builtin://"  # the stand-ins this package builds (synclr_ray.builtin)
 
 
 def licence_notes(model: str) -> tuple[str, str]:
     """(licence name, note) for a generator model id or path."""
-    if model == STAND_IN:
-        return "none (stand-in)", "A tiny random-weight stand-in built by synclr-ray: no third-party weights."
+    if model.startswith(STAND_IN):
+        return "none (stand-in)", "A tiny stand-in built by synclr-ray: no third-party weights."
     for fragment, licence, note in GENERATOR_LICENCES:
         if fragment in model.lower():
             return licence, note
@@ -51,7 +51,7 @@ def licence_notes(model: str) -> tuple[str, str]:
 
 
 def config_digest(cfg: Config) -> str:
-    """sha256 of the resolved config as saved beside the weights (``config.yaml``)."""
+    """sha256 of the resolved config as saved beside the weights (``_config.yaml``)."""
     return "sha256:" + hashlib.sha256(cfg.to_yaml().encode()).hexdigest()
 
 
@@ -131,7 +131,7 @@ Multi-positive contrastive loss (the {images.images_per_caption} images of a cap
 masked-patch loss with Sinkhorn-Knopp centring, EMA teacher, multi-crop; the exported weights are the teacher's.
 {state.step} steps of {tcfg.batch_captions} captions x {images.images_per_caption} images; {state.records} images
 read in training ({state.skipped_steps} steps skipped for non-finite losses, {state.bad_records} undecodable images).
-The resolved configuration is `config.yaml` beside the weights (config digest {config_digest(cfg)}).
+The resolved configuration is `_config.yaml` beside the weights (config digest {config_digest(cfg)}).
 
 ## Data provenance
 

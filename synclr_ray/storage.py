@@ -7,6 +7,8 @@ default chain, ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``) for a custom en
 MinIO or a local test server, ``AWS_REGION``/``AWS_DEFAULT_REGION`` for the region. GCS uses
 Application Default Credentials, or ``STORAGE_EMULATOR_HOST`` (the variable Google's own
 clients read) for a local emulator.
+``builtin://NAME/...`` URIs name read-only artefacts this package builds once per node
+(`synclr_ray.builtin`): they read as the local files of the built artefact.
 Writes are atomic and durable: local files are written beside the target, fsynced, renamed,
 and their directory fsynced, so a commit log written next can never name a file a crash
 (or power loss) took back; object-store PUTs are atomic by nature.
@@ -36,8 +38,13 @@ def scheme(uri: str) -> str:
 
 
 def is_remote(uri: str) -> bool:
-    """True for object-store and other remote URIs (anything but a local path)."""
-    return scheme(uri) != ""
+    """True for object-store and other remote URIs (anything but a local path or a ``builtin://`` artefact)."""
+    return scheme(uri) not in ("", "builtin")
+
+
+def is_builtin(uri: str) -> bool:
+    """True for ``builtin://`` URIs (artefacts built once per node, read-only)."""
+    return uri.startswith("builtin://")
 
 
 def s3_filesystem() -> pafs.S3FileSystem:
@@ -68,8 +75,12 @@ _CONFIGURED = {"s3": s3_filesystem, "gs": gcs_filesystem, "gcs": gcs_filesystem}
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """The filesystem holding ``uri`` and the path within it."""
+    """The filesystem holding ``uri`` and the path within it (a ``builtin://`` artefact is built first)."""
     kind = scheme(uri)
+    if kind == "builtin":
+        from synclr_ray.builtin import local_path  # the builders sit above storage
+
+        return pafs.LocalFileSystem(), str(local_path(uri, must_exist=False))  # exists() may ask for absent paths
     if not kind:
         return pafs.LocalFileSystem(), str(Path(uri.removeprefix("file://")).expanduser().absolute())
     if kind in _CONFIGURED:
@@ -94,6 +105,11 @@ def ray_paths(uris: list[str]) -> tuple[list[str], pafs.FileSystem | None]:
     return [filesystem(uri)[1] for uri in uris], fs
 
 
+def _writable(uri: str) -> None:
+    if is_builtin(uri):
+        raise ValueError(f"{uri}: builtin:// artefacts are read-only")
+
+
 def join(uri: str, *parts: str) -> str:
     """Join path parts onto a local path or URI."""
     out = uri.rstrip("/")
@@ -110,6 +126,7 @@ def exists(uri: str) -> bool:
 
 def makedirs(uri: str) -> None:
     """Create a directory (a no-op on S3, where prefixes need no creation)."""
+    _writable(uri)
     fs, path = filesystem(uri)
     fs.create_dir(path, recursive=True)
 
@@ -148,6 +165,7 @@ def read_json(uri: str) -> Any:
 
 def write_bytes(uri: str, data: bytes) -> None:
     """Write a file atomically: readers see the old content or the new, never a partial one."""
+    _writable(uri)
     fs, path = filesystem(uri)
     if is_remote(uri):
         with fs.open_output_stream(path) as stream:
@@ -217,6 +235,7 @@ def write_json(uri: str, obj: Any) -> None:
 
 def delete(uri: str) -> None:
     """Delete a file or a directory tree if it exists."""
+    _writable(uri)
     fs, path = filesystem(uri)
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.Directory:
@@ -227,6 +246,7 @@ def delete(uri: str) -> None:
 
 def upload_dir(local_dir: str | Path, uri: str) -> None:
     """Copy a local directory tree to ``uri`` (local or remote); a local copy is fsynced before this returns."""
+    _writable(uri)
     fs, path = filesystem(uri)
     if is_remote(uri):
         fs.create_dir(path, recursive=True)
@@ -268,8 +288,12 @@ def local_copy(uri: str, digest: str | None = None, verify: Callable[[Path], Non
     and an old copy is never mistaken for it. A download lands in a temporary directory, is
     checked by ``verify`` (which raises on a bad copy), and is renamed into place: an entry that
     exists is complete. Concurrent callers on one node (several actors) share one download
-    through a file lock.
+    through a file lock. A ``builtin://`` artefact is built (once per node) instead.
     """
+    if is_builtin(uri):
+        from synclr_ray.builtin import local_path  # the builders sit above storage
+
+        return local_path(uri)
     if not is_remote(uri):
         return Path(filesystem(uri)[1])
     key = digest or tree_fingerprint(uri)
@@ -299,11 +323,7 @@ def local_copy(uri: str, digest: str | None = None, verify: Callable[[Path], Non
     return target
 
 
-def model_source(model: str, build_tiny: Callable[[], Path]) -> str:
-    """What ``from_pretrained`` gets for a model setting: ``tiny`` is built (once) by ``build_tiny``,
-    an object-store directory becomes its node-cached local copy, a hub id or local path stays as given."""
-    if model == "tiny":
-        return str(build_tiny())
-    if is_remote(model):
-        return str(local_copy(model))
-    return model
+def model_source(model: str) -> str:
+    """What ``from_pretrained`` gets for a model setting: a hub id or local path as given, the node-local
+    copy of an object-store directory, or the node-local build of a ``builtin://`` stand-in."""
+    return str(local_copy(model)) if is_remote(model) or is_builtin(model) else model

@@ -45,5 +45,5 @@ def test_paper_card_names_generators_licences_recipe_and_results(tmp_path):
 def test_probe_of_other_weights_is_left_out_and_stand_ins_say_so():
     card = render(load_config("tiny"), INFO, STATE, probe_report("sha256:" + "cd" * 32))
     assert "model-index" not in card.data.to_dict() and "Not measured on these weights" in card.text
-    assert "A tiny random-weight stand-in built by synclr-ray" in card.text
+    assert "A tiny stand-in built by synclr-ray" in card.text
     assert "Llama 2 Community License" not in card.text

@@ -59,9 +59,21 @@ TakeOverOption = Annotated[
 ]
 
 
-def resolve_config(config: str, overrides: list[str] | None, *extra: str) -> Config:
-    """Load the config and apply ``--set`` overrides, then the command's own flags (``extra``)."""
-    return load_config(config, [*(overrides or []), *extra])
+def resolve_config(config: str, overrides: list[str] | None, *extra: str, join_ray: bool = False) -> Config:
+    """Load the config and apply ``--set`` overrides, then the command's own flags (``extra``); with
+    ``join_ray``, then join Ray as that config says (see `join_ray_for`)."""
+    cfg = load_config(config, [*(overrides or []), *extra])
+    if join_ray:
+        join_ray_for(cfg)
+    return cfg
+
+
+def join_ray_for(cfg: Config) -> None:
+    """Join the Ray cluster of ``ray.address`` / ``RAY_ADDRESS``, or start a local one: the one place a
+    ``synclr`` command (and so a Ray job) joins Ray; library functions use the Ray they find."""
+    from synclr_ray.cluster import init_ray
+
+    init_ray(cfg.ray)
 
 
 def _print_version(value: bool) -> None:
@@ -73,13 +85,22 @@ def _print_version(value: bool) -> None:
 
 
 def resolve_root_config(
-    root: str, config: str | None, overrides: list[str] | None, allow_change: list[str] | None, *extra: str
+    root: str,
+    config: str | None,
+    overrides: list[str] | None,
+    allow_change: list[str] | None,
+    *extra: str,
+    join_ray: bool = False,
 ) -> Config:
     """The config of a command on a run root: ``--config`` or the root's remembered one, ``--set`` overrides, then
-    the command's own flags; refused if it changes what the root's committed stages used (`root_config`)."""
+    the command's own flags; refused if it changes what the root's committed stages used (`root_config`). With
+    ``join_ray``, then join Ray as that config says."""
     from synclr_ray.root_config import root_config
 
-    return root_config(root, config, [*(overrides or []), *extra], allow_change or [])
+    cfg = root_config(root, config, [*(overrides or []), *extra], allow_change or [])
+    if join_ray:
+        join_ray_for(cfg)
+    return cfg
 
 
 @app.callback()

@@ -9,6 +9,7 @@ from synclr_ray.cli import (
     figures,  # noqa: F401
     finetune,  # noqa: F401
     images,  # noqa: F401
+    models,  # noqa: F401
     pipeline,  # noqa: F401
     segment,  # noqa: F401
     serve,  # noqa: F401

@@ -41,13 +41,13 @@ def serve_encoder(
     """
     from ray import serve
 
-    from synclr_ray.cluster import init_ray
+    from synclr_ray.cli.app import join_ray_for
     from synclr_ray.serving.app import APP_NAME, build_app
 
     extra = [f"serve.encoder={encoder}", *([f"serve.port={port}"] if port is not None else [])]
     cfg = resolve_config(config, overrides, *extra)
     application = build_app(cfg)  # validates the encoder before anything starts
-    init_ray(cfg.ray)
+    join_ray_for(cfg)
     scfg = cfg.serve
     serve.start(http_options={"host": scfg.host, "port": scfg.port, "request_timeout_s": scfg.request_timeout_s})
     log.info("serving %s at http://%s:%d (auth %s, docs at /docs)", scfg.encoder, scfg.host, scfg.port, scfg.auth)

@@ -16,8 +16,8 @@ from ray.data import ExecutionOptions
 from ray.train import Checkpoint, CheckpointConfig, DataConfig, FailureConfig, Result, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
-from synclr_ray import exports, storage
-from synclr_ray.cluster import init_ray, label_selector
+from synclr_ray import exports, rows, storage
+from synclr_ray.cluster import label_selector
 from synclr_ray.config import Config
 from synclr_ray.encoder import WEIGHTS_FILE, export_encoder
 from synclr_ray.leases import holds_lease
@@ -37,7 +37,8 @@ _IN_MEMORY_FRACTION = 0.2
 PROBE_FILE = "probe.json"  # ROOT/eval/probe.json: where `synclr demo` and the README put `synclr probe --out`
 
 
-def _stop_step(cfg: Config, steps: int | None) -> int:
+def stop_step(cfg: Config, steps: int | None) -> int:
+    """The step a run stops at: ``steps`` of the configured schedule, or its end (``train.steps``)."""
     if steps is None:
         return cfg.train.steps
     if not 1 <= steps <= cfg.train.steps:
@@ -45,16 +46,24 @@ def _stop_step(cfg: Config, steps: int | None) -> int:
     return steps
 
 
-def fit(cfg: Config, dataset: ray.data.Dataset, storage_uri: str, steps: int | None = None) -> Result:
-    """Train on any Ray Dataset of image rows (``caption_id``, ``images``: encoded images of one caption).
+def fit(
+    cfg: Config, dataset: ray.data.Dataset, storage_uri: str, steps: int | None = None, stream: Any = None
+) -> Result:
+    """Train on any Ray Dataset of image rows (`rows.TRAINING_COLUMNS` of `rows.IMAGE_SCHEMA`).
 
     ``storage_uri`` (local or s3://) is the Ray Train run directory: checkpoints, ``metrics.jsonl``
-    and ``config.yaml``. A run there already resumes from its latest checkpoint. Raises the
+    and ``_config.yaml``. A run there already resumes from its latest checkpoint. Raises the
     training error if the run failed after ``train.max_failures`` restarts, and `TrainingStopped`
     if a guard stopped it (too many non-finite losses in a row, or undecodable images).
+
+    A stored dataset is read pass after pass, and a checkpoint records the batch of the pass to
+    resume at. A generation stream is read once: ``stream`` is the actor that steers it (see
+    synclr_ray/pipeline.py), a checkpoint records the stream position (`train.position`), and rank 0
+    hands it to ``stream.resume_at(position)`` before any rank reads and reports each trained batch's
+    last row key to ``stream.trained(key)``.
     """
     tcfg = cfg.train
-    stop_step = _stop_step(cfg, steps)
+    last_step = stop_step(cfg, steps)
     if cfg.tracking.mlflow.enabled:
         mlflow_tracking_uri(cfg, storage_uri)  # an object-store run without a tracking URI fails before training
     save_config(cfg, storage_uri)
@@ -64,7 +73,7 @@ def fit(cfg: Config, dataset: ray.data.Dataset, storage_uri: str, steps: int | N
     execution = ExecutionOptions(preserve_order=True)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"cfg": cfg, "run_dir": storage_uri, "stop_step": stop_step},
+        train_loop_config={"cfg": cfg, "run_dir": storage_uri, "stop_step": last_step, "stream": stream},
         scaling_config=ScalingConfig(
             num_workers=tcfg.num_workers,
             use_gpu=tcfg.use_gpu,
@@ -122,23 +131,27 @@ def export_checkpoint(
     return state, version
 
 
-@holds_lease("train")
-def run_pretrain(cfg: Config, root: str, images_uri: str | None = None, steps: int | None = None) -> dict[str, Any]:
-    """Pretrain on ``images_uri`` (default ROOT/images) with Ray Train storage ROOT/train; export to ROOT/export."""
-    run = RunRoot(root)
-    images_uri = images_uri or run.images
-    files = storage.list_files(images_uri, ".parquet")
-    if not files:
-        raise FileNotFoundError(f"no image rows (*.parquet) under {images_uri}: run the images stage or pass --images")
-    init_ray(cfg.ray)
+def read_image_rows(images_uri: str) -> ray.data.Dataset:
+    """The committed image rows of a folder (ROOT/images, ROOT/stream, or rows of your own written with
+    `rows.write_rows`) with the columns the trainer reads; materialised when they fit the object store easily."""
+    hint = "run `synclr images`, or pass --images a folder of committed image rows (ROOT/images, ROOT/stream)"
+    files = rows.committed_files(images_uri, "image rows", hint)
     filesystem, _ = storage.filesystem(images_uri)
     paths = [storage.filesystem(f)[1] for f in files]
-    dataset = ray.data.read_parquet(paths, filesystem=filesystem).select_columns(["caption_id", "images"])
+    dataset = ray.data.read_parquet(paths, filesystem=filesystem).select_columns(list(rows.TRAINING_COLUMNS))
     size = sum(info.size for info in filesystem.get_file_info(paths))
     if size < _IN_MEMORY_FRACTION * ray.cluster_resources().get("object_store_memory", 0):
         # Every epoch re-reads a lazy dataset; rows that fit the object store easily are read once.
         dataset = dataset.materialize()
-    result = fit(cfg, dataset, run.train, steps)
+    return dataset
+
+
+@holds_lease("train")
+def run_pretrain(cfg: Config, root: str, images_uri: str | None = None, steps: int | None = None) -> dict[str, Any]:
+    """Pretrain on the committed image rows of ``images_uri`` (default ROOT/images) with Ray Train storage
+    ROOT/train; export to ROOT/export."""
+    run = RunRoot(root)
+    result = fit(cfg, read_image_rows(images_uri or run.images), run.train, steps)
     if result.checkpoint is None:
         raise RuntimeError(f"training under {run.train} produced no checkpoint")
     state, version = export_checkpoint(cfg, result.checkpoint, run.export, storage.join(run.eval, PROBE_FILE))

@@ -1,24 +1,34 @@
 """A run root remembers its config: later commands use it, and changes to what committed stages used are refused."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import ray
 import yaml
 
 SYNCLR = str(Path(sys.executable).parent / "synclr")
-NO_IMAGES = "no image rows"  # `synclr pretrain` on a root without images fails after resolving its config
+NO_IMAGES = "run `synclr images`"  # what `synclr pretrain` says on a root without images, past its config
 
 
-def _synclr(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([SYNCLR, *args], capture_output=True, text=True, timeout=120)
+@pytest.fixture
+def _synclr(ray_cluster):
+    """Run `synclr`; commands that get past their config join this session's cluster, as jobs on one cluster do."""
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([SYNCLR, *args], capture_output=True, text=True, timeout=120, env=env)
+
+    return run
 
 
 def _remembered(root: Path) -> dict:
     return yaml.safe_load((root / "config.yaml").read_text())
 
 
-def test_the_first_command_writes_the_config_and_later_ones_use_it(tmp_path):
+def test_the_first_command_writes_the_config_and_later_ones_use_it(tmp_path, _synclr):
     root = tmp_path / "run"
     first = _synclr("pretrain", "--root", str(root), "--config", "paper-vitb16", "--set", "train.steps=60000")
     assert NO_IMAGES in first.stderr and _remembered(root)["name"] == "paper-vitb16"
@@ -30,7 +40,7 @@ def test_the_first_command_writes_the_config_and_later_ones_use_it(tmp_path):
     assert _remembered(root)["train"]["steps"] == 70000 and _remembered(root)["name"] == "paper-vitb16"
 
 
-def test_a_change_to_what_a_committed_stage_used_is_refused_unless_allowed(tmp_path):
+def test_a_change_to_what_a_committed_stage_used_is_refused_unless_allowed(tmp_path, _synclr):
     root = tmp_path / "run"
     (root / "captions").mkdir(parents=True)
     (root / "captions" / "part-0.parquet").write_bytes(b"rows")  # committed captions

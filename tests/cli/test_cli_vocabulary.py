@@ -20,6 +20,7 @@ VOCABULARY = {
     "--num-captions": "-n",  # a number of captions
     "--images": None,  # a folder of image rows (ROOT/images, ROOT/stream)
     "--allow-change": None,
+    "--processes": "-p",  # processes working at once
 }
 RETIRED = {"--json", "--rows", "-i"}  # old spellings: probe --json is --out, show --rows is --num-captions,
 # pca --images/-i FILES are plain arguments (like embed's)
