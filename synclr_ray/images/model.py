@@ -24,7 +24,12 @@ def load_pipeline(cfg: ImagesConfig, device: str) -> Any:
     Attention runs through PyTorch SDPA (diffusers' default processor on torch 2).
     """
     from diffusers import StableDiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
 
+    # Loaded in a Ray actor, whose output is a log forwarded to the driver: progress bars there are noise.
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     dtype = torch.float16 if device == "cuda" else torch.float32
     extra = {} if cfg.safety_checker else {"safety_checker": None, "requires_safety_checker": False}
     try:

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 from ray.data import ActorPoolStrategy, Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from synclr_ray import storage
 from synclr_ray.cluster import label_selector
@@ -18,6 +19,7 @@ class TransformersGenerator:
 
     def __init__(self, cfg: CaptionsConfig):
         path = storage.model_source(cfg.model)
+        hf_logging.disable_progress_bar()  # a Ray actor's output is a log forwarded to the driver: no bars
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tokenizer.pad_token is None:
