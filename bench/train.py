@@ -24,7 +24,7 @@ from gratings import write_image_rows
 
 from synclr_ray.config import Config, load_config
 from synclr_ray.train.ingest import CropBatch, crop_rows
-from synclr_ray.train.loop import train_step
+from synclr_ray.train.loop import global_batch_masks, step_seed, train_step
 from synclr_ray.train.masking import MaskGenerator
 from synclr_ray.train.objective import SynCLR
 from synclr_ray.train.schedules import Schedules
@@ -70,8 +70,9 @@ def dataloader_run(files: list[Path], cfg: Config, steps: int, warmup: int, work
                 wait, start = 0.0, time.perf_counter()
             elif step > warmup:
                 wait += time.perf_counter() - ready
-            train_step(model, model, optimizer, batch, masks, schedules.at(step), autocast, torch.device("cpu"),
-                        tcfg.optim.grad_clip, step)  # fmt: skip
+            batch_masks = global_batch_masks(masks, batch.num_images, step_seed(cfg.seed, step, "masks"), 0, 1)
+            train_step(model, model, optimizer, batch, batch_masks, schedules.at(step), autocast, torch.device("cpu"),
+                       tcfg.optim.grad_clip, step_seed(cfg.seed, step, 0))  # fmt: skip
             step += 1
             ready = time.perf_counter()
             if step == warmup + steps:

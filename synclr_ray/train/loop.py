@@ -1,8 +1,9 @@
 """The Ray Train loop run by every DDP rank: AdamW, per-step schedules, checkpoints, progress.
 
-Every step is a pure function of (weights, batch, step): the schedules are indexed by step and
-the random state (drop path, masks) is seeded from (seed, step, rank), so a run resumed from a
-checkpoint continues exactly as the uninterrupted run would have.
+Every step is a pure function of (weights, batch, step): the schedules are indexed by step, drop
+path is seeded from (seed, step, rank) and the iBOT masks from (seed, step) for the whole global
+batch, so a run resumed from a checkpoint continues exactly as the uninterrupted run would have,
+and N ranks mask exactly the images one process would.
 """
 
 import hashlib
@@ -29,10 +30,20 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.jsonl"
 
 
-def step_seed(seed: int, step: int, rank: int) -> int:
-    """The random seed of one rank's training step."""
-    digest = hashlib.blake2b(f"{seed}:{step}:{rank}".encode(), digest_size=8).digest()
+def step_seed(seed: int, step: int, stream: int | str) -> int:
+    """The random seed of one random stream of a training step (a rank's drop path, the batch's masks)."""
+    digest = hashlib.blake2b(f"{seed}:{step}:{stream}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
+
+
+def global_batch_masks(masks: MaskGenerator, num_images: int, seed: int, rank: int, world: int) -> torch.Tensor:
+    """This rank's rows of the masks drawn for the whole global batch (the ranks' batches in rank order).
+
+    The draw depends on ``seed`` and the global batch size only, so the same images are masked
+    however many ranks share the batch.
+    """
+    drawn = masks(num_images * world, torch.Generator().manual_seed(seed))
+    return drawn[rank * num_images : (rank + 1) * num_images]
 
 
 class MetricsLog:
@@ -108,8 +119,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     for epoch, index, batch in batches.stream(state.epoch, state.batch_in_epoch):
         window_wait += time.perf_counter() - ready
         values = schedules.at(state.step)
-        out = train_step(model, module, optimizer, batch, masks, values, autocast, device, tcfg.optim.grad_clip,
-                          step_seed(cfg.seed, state.step, rank))  # fmt: skip
+        batch_masks = None
+        if masks is not None:
+            batch_masks = global_batch_masks(masks, batch.num_images, step_seed(cfg.seed, state.step, "masks"), rank,
+                                             world)  # fmt: skip
+        out = train_step(model, module, optimizer, batch, batch_masks, values, autocast, device, tcfg.optim.grad_clip,
+                         step_seed(cfg.seed, state.step, rank))  # fmt: skip
         state.step, state.epoch, state.batch_in_epoch = state.step + 1, epoch, index + 1
         window_images += batch.num_images * world
         if state.step % tcfg.log_every == 0 or state.step == stop_step:
@@ -133,17 +148,19 @@ def train_step(
     module: SynCLR,
     optimizer: torch.optim.Optimizer,
     batch: CropBatch,
-    masks: MaskGenerator | None,
+    masks: torch.Tensor | None,
     values: StepValues,
     autocast: torch.autocast,
     device: torch.device,
     grad_clip: float,
     seed: int,
 ) -> dict[str, float]:
-    """One optimiser step and EMA update; returns the loss terms."""
+    """One optimiser step and EMA update on this rank's batch and iBOT ``masks``; returns the loss terms.
+
+    ``seed`` seeds the rank's own random draws (drop path).
+    """
     torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    batch_masks = masks(batch.num_images, generator).to(device) if masks is not None else None
+    batch_masks = masks.to(device) if masks is not None else None
     local_crops = batch.local_crops.to(device).float() if batch.local_crops is not None else None
     _set_schedule(optimizer, values)
     with autocast:
