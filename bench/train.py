@@ -1,7 +1,8 @@
 """Training ingest benchmark: Ray Data + Ray crop tasks vs a plain torch DataLoader, side by side.
 
 Both feed the same model and training step from the same Parquet with the same augmentations
-(``crop_rows``); each reports steps/s and the fraction of wall time spent waiting for data,
+(``crop_rows``), both reshuffled every epoch (the stage's ``shuffled_rows``; the DataLoader's
+seeded ``shuffle``); each reports steps/s and the fraction of wall time spent waiting for data,
 measured after a warmup. Targets on 2 cores: data-wait <= 10%, Ray >= 0.9x the DataLoader.
 
     .venv/bin/python bench/train.py [--steps 30] [--warmup 10] [--captions 64]
@@ -23,10 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "train"))
 from gratings import write_image_rows
 
 from synclr_ray.config import Config, load_config
-from synclr_ray.train.ingest import CropBatch, crop_rows
+from synclr_ray.train.ingest import IMAGE_COLUMNS, CropBatch, crop_rows
 from synclr_ray.train.loop import global_batch_masks, step_seed, train_step
 from synclr_ray.train.masking import MaskGenerator
 from synclr_ray.train.objective import SynCLR
+from synclr_ray.train.order import shuffled_rows
 from synclr_ray.train.schedules import Schedules
 from synclr_ray.train.stage import fit
 
@@ -59,8 +61,9 @@ def dataloader_run(files: list[Path], cfg: Config, steps: int, warmup: int, work
     model = SynCLR(tcfg)
     optimizer = torch.optim.AdamW(model.param_groups(), lr=0.0, betas=tcfg.optim.betas)
     schedules, masks = Schedules(tcfg), MaskGenerator(tcfg.mask, model.grid)
-    loader = DataLoader(CaptionRows(files, cfg), batch_size=tcfg.batch_captions, num_workers=workers,
-                        collate_fn=collate, drop_last=True, persistent_workers=True, prefetch_factor=tcfg.prefetch_batches)  # fmt: skip
+    loader = DataLoader(CaptionRows(files, cfg), batch_size=tcfg.batch_captions, shuffle=True,
+                        generator=torch.Generator().manual_seed(cfg.seed), num_workers=workers, collate_fn=collate,
+                        drop_last=True, persistent_workers=True, prefetch_factor=tcfg.prefetch_batches)  # fmt: skip
     autocast = torch.autocast("cpu", enabled=False)
     step, wait, start = 0, 0.0, 0.0
     while step < warmup + steps:
@@ -83,8 +86,8 @@ def dataloader_run(files: list[Path], cfg: Config, steps: int, warmup: int, work
 
 def ray_run(files: list[Path], cfg: Config, steps: int, warmup: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as run_dir:
-        dataset = ray.data.read_parquet([str(f) for f in files]).select_columns(["caption_id", "images"]).materialize()
-        fit(cfg, dataset, f"{run_dir}/train", steps=warmup + steps)
+        dataset, clock = shuffled_rows([str(f) for f in files], IMAGE_COLUMNS, cfg.seed, cfg.train.shuffle_window)
+        fit(cfg, dataset, f"{run_dir}/train", steps=warmup + steps, epoch_clock=clock)
         lines = (Path(run_dir) / "train" / "metrics.jsonl").read_text().splitlines()
     windows = [json.loads(line) for line in lines][1:]  # the first window holds the warmup
     images_per_step = cfg.train.batch_captions * 4

@@ -96,6 +96,9 @@ class TrainConfig(Section):
     cpus_per_worker: float = Field(1.0, gt=0)
     loader_tasks: int = Field(8, ge=1, description="Ray tasks (1 CPU each) decoding and cropping one rank's batch.")
     prefetch_batches: int = Field(2, ge=1, description="Batches per rank cropped ahead of the training step.")
+    shuffle_window: int = Field(
+        2048, ge=1, description="Stored rows shuffled together each epoch (whole row groups, read by one Ray task)."
+    )
     precision: Literal["bf16", "fp32"] = "bf16"
     checkpoint_every: int = Field(1000, ge=1)
     keep_checkpoints: int = Field(2, ge=1)

@@ -83,7 +83,7 @@ def _set_schedule(optimizer: torch.optim.Optimizer, values: StepValues) -> None:
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """One DDP rank. ``config``: ``cfg`` (Config), ``run_dir`` (URI), ``stop_step`` (int)."""
+    """One DDP rank. ``config``: ``cfg`` (Config), ``run_dir`` (URI), ``stop_step`` (int), ``epoch_clock`` (or None)."""
     cfg: Config = config["cfg"]
     tcfg = cfg.train
     run_dir, stop_step = config["run_dir"], config["stop_step"]
@@ -102,7 +102,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     schedules = Schedules(tcfg)
     masks = MaskGenerator(tcfg.mask, module.grid) if tcfg.loss.ibot else None
-    batches = CaptionBatches(ray.train.get_dataset_shard("train"), tcfg, cfg.seed, rank)
+    batches = CaptionBatches(ray.train.get_dataset_shard("train"), tcfg, cfg.seed, rank, config["epoch_clock"])
     metrics = MetricsLog(run_dir, stop_step, state.step) if rank == 0 else None
     autocast = torch.autocast(
         device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16" and device.type == "cuda"

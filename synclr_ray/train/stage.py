@@ -10,6 +10,7 @@ from typing import Any
 
 import ray
 import ray.data
+from ray.actor import ActorHandle
 from ray.data import ExecutionOptions
 from ray.train import Checkpoint, CheckpointConfig, DataConfig, FailureConfig, Result, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
@@ -21,12 +22,12 @@ from synclr_ray.encoder import export_encoder
 from synclr_ray.runroot import RunRoot, save_config
 from synclr_ray.train.backbone import backbone_model_args
 from synclr_ray.train.checkpoint import load_checkpoint
+from synclr_ray.train.ingest import IMAGE_COLUMNS
 from synclr_ray.train.loop import train_loop_per_worker
 from synclr_ray.train.objective import SynCLR
+from synclr_ray.train.order import shuffled_rows
 
 log = logging.getLogger(__name__)
-
-_IN_MEMORY_FRACTION = 0.2
 
 
 def _stop_step(cfg: Config, steps: int | None) -> int:
@@ -37,11 +38,18 @@ def _stop_step(cfg: Config, steps: int | None) -> int:
     return steps
 
 
-def fit(cfg: Config, dataset: ray.data.Dataset, storage_uri: str, steps: int | None = None) -> Result:
+def fit(
+    cfg: Config,
+    dataset: ray.data.Dataset,
+    storage_uri: str,
+    steps: int | None = None,
+    epoch_clock: ActorHandle | None = None,
+) -> Result:
     """Train on any Ray Dataset of image rows (``caption_id``, ``images``: encoded images of one caption).
 
     ``storage_uri`` (local or s3://) is the Ray Train run directory: checkpoints, ``metrics.jsonl``
-    and ``config.yaml``. A run there already resumes from its latest checkpoint. Raises the
+    and ``config.yaml``. A run there already resumes from its latest checkpoint. ``epoch_clock``
+    is the clock of a ``shuffled_rows`` dataset (the ranks post their epoch on it). Raises the
     training error if the run failed after ``train.max_failures`` restarts.
     """
     tcfg = cfg.train
@@ -49,11 +57,11 @@ def fit(cfg: Config, dataset: ray.data.Dataset, storage_uri: str, steps: int | N
     save_config(cfg, storage_uri)
     filesystem, path = storage.filesystem(storage_uri)
     parent, name = path.rstrip("/").rsplit("/", 1)
-    # A fixed row order makes the data position in a checkpoint mean the same rows on resume.
+    # A deterministic row order makes the data position in a checkpoint mean the same rows on resume.
     execution = ExecutionOptions(preserve_order=True)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"cfg": cfg, "run_dir": storage_uri, "stop_step": stop_step},
+        train_loop_config={"cfg": cfg, "run_dir": storage_uri, "stop_step": stop_step, "epoch_clock": epoch_clock},
         scaling_config=ScalingConfig(
             num_workers=tcfg.num_workers,
             use_gpu=tcfg.use_gpu,
@@ -97,14 +105,9 @@ def run_pretrain(cfg: Config, root: str, images_uri: str | None = None, steps: i
     if not files:
         raise FileNotFoundError(f"no image rows (*.parquet) under {images_uri}: run the images stage or pass --images")
     init_ray(cfg.ray)
-    filesystem, _ = storage.filesystem(images_uri)
-    paths = [storage.filesystem(f)[1] for f in files]
-    dataset = ray.data.read_parquet(paths, filesystem=filesystem).select_columns(["caption_id", "images"])
-    size = sum(info.size for info in filesystem.get_file_info(paths))
-    if size < _IN_MEMORY_FRACTION * ray.cluster_resources().get("object_store_memory", 0):
-        # Every epoch re-reads a lazy dataset; rows that fit the object store easily are read once.
-        dataset = dataset.materialize()
-    result = fit(cfg, dataset, run.train, steps)
+    # Each epoch reads the rows in a new order seeded by (seed, epoch): train/order.py.
+    dataset, clock = shuffled_rows(files, IMAGE_COLUMNS, cfg.seed, cfg.train.shuffle_window)
+    result = fit(cfg, dataset, run.train, steps, epoch_clock=clock)
     if result.checkpoint is None:
         raise RuntimeError(f"training under {run.train} produced no checkpoint")
     step = export_checkpoint(cfg, result.checkpoint, run.export)

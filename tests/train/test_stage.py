@@ -3,7 +3,6 @@ import threading
 from pathlib import Path
 
 import pytest
-import ray
 import timm
 import torch
 from gratings import write_image_rows
@@ -16,7 +15,9 @@ from synclr_ray.config import load_config
 from synclr_ray.encoder import load_encoder
 from synclr_ray.train.backbone import backbone_model_args
 from synclr_ray.train.checkpoint import load_checkpoint
+from synclr_ray.train.ingest import IMAGE_COLUMNS
 from synclr_ray.train.objective import SynCLR
+from synclr_ray.train.order import shuffled_rows
 from synclr_ray.train.stage import fit, run_pretrain
 
 # 8 captions, 4 per batch: 2 batches an epoch, so 4 steps cross epoch boundaries.
@@ -106,8 +107,9 @@ def test_a_crashed_worker_is_restarted_from_the_last_checkpoint(ray_cluster, tmp
     killed: list[float] = []
     killer = threading.Thread(target=kill_a_trainer_when, args=(train_dir / "checkpoint_00000002", killed))
     killer.start()
-    dataset = ray.data.read_parquet(str(images)).materialize()
-    fit(cfg, dataset, str(train_dir))
+    # The restarted worker group re-reads the shuffled rows: the ranks post their epoch to the same clock.
+    dataset, clock = shuffled_rows(sorted(map(str, images.glob("*.parquet"))), IMAGE_COLUMNS, 0, 2048)
+    fit(cfg, dataset, str(train_dir), epoch_clock=clock)
     killer.join()
     assert killed, "no trainer process was found to kill"
     final = _final_checkpoint(train_dir)
