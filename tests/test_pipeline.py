@@ -11,6 +11,8 @@ from synclr_ray.config import load_config
 from synclr_ray.encoder import load_encoder
 from synclr_ray.pipeline import run_pipeline
 
+pytestmark = pytest.mark.slow  # every test shares a ~60 s streaming run
+
 # 10 prompts an epoch, 2 epochs of the same captions with fresh seeds, 4 captions a step.
 SMALL = ["captions.num_captions=10", "captions.backgrounds=generic", "captions.batch_size=10",
          "images.batch_size=10", "images.num_inference_steps=2",

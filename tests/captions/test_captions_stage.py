@@ -30,6 +30,7 @@ def test_transformers_engine_through_ray_data(ray_cluster):
     assert len(ok) >= 4 and all(len(r["caption"].split()) >= cfg.captions.min_words for r in ok)
 
 
+@pytest.mark.slow
 def test_resume_after_injected_failure_on_s3(ray_cluster, s3_bucket, monkeypatch):
     root = f"{s3_bucket}/run"
     cfg = load_config("tiny", [*FAST, "captions.num_captions=10", "captions.round_size=5"])

@@ -24,6 +24,8 @@ from synclr_ray import storage
 from synclr_ray.captions.stage import committed_files
 from synclr_ray.runroot import CONFIG_FILE, RunRoot
 
+pytestmark = pytest.mark.slow  # starts its own Ray head and submits a job (~40 s)
+
 REPO = Path(__file__).resolve().parents[2]
 STAGES = ["captions", "images", "pretrain", "probe", "pipeline"]
 RAY_CLI = str(Path(sys.executable).parent / "ray")

@@ -1,5 +1,6 @@
 """The learning check: a few hundred CPU steps of the tiny preset pull the images of a caption together."""
 
+import pytest
 import torch
 from gratings import DISTINCT_CAPTIONS, caption_images, write_image_rows
 
@@ -8,6 +9,8 @@ from synclr_ray.encoder import Encoder, export_encoder, load_encoder
 from synclr_ray.train.backbone import backbone_model_args
 from synclr_ray.train.objective import SynCLR
 from synclr_ray.train.stage import run_pretrain
+
+pytestmark = pytest.mark.slow  # a few hundred CPU training steps
 
 STEPS = 200
 # Every batch holds every caption: each step sees all positives and all negatives.

@@ -47,6 +47,7 @@ def _s3_final_checkpoint(train_uri: str) -> str:
     return max(states, key=lambda uri: json.loads(storage.read_text(uri))["step"]).rsplit("/", 1)[0]
 
 
+@pytest.mark.slow
 def test_resume_on_s3_equals_straight_run_and_cli_exports(straight_run, s3_bucket):
     root = f"{s3_bucket}/resumed"
     for part in (straight_run / "images").glob("*.parquet"):
@@ -99,6 +100,7 @@ def test_export_loads_in_timm_with_the_teacher_features(straight_run):
     assert encoder.info["image_size"] == 64 and encoder.info["feature_dim"] == 192
 
 
+@pytest.mark.slow
 def test_a_crashed_worker_is_restarted_from_the_last_checkpoint(ray_cluster, tmp_path, kill_a_trainer_when):
     images = write_image_rows(tmp_path / "images", 8, size=48)
     cfg = load_config("tiny", [*SMALL, "train.steps=6", "train.num_workers=2", "train.cpus_per_worker=0.5",
