@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
 from ray.actor import ActorHandle
-from ray.data import Dataset
+from ray.data import DataContext, Dataset
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
@@ -124,7 +124,9 @@ class ShuffledParquet(Datasource):
     def estimate_inmemory_data_size(self) -> int:
         return sum(group.num_bytes for group in self.groups)
 
-    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None, data_context=None) -> list:
+    def get_read_tasks(
+        self, parallelism: int, per_task_row_limit: int | None = None, data_context: DataContext | None = None
+    ) -> list[ReadTask]:
         """One read task per window of this epoch (``parallelism`` is ignored: windows set the task size)."""
         epoch = ray.get(self.clock.get.remote())
         tasks = []
