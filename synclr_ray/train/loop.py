@@ -40,10 +40,10 @@ def global_batch_masks(masks: MaskGenerator, num_images: int, seed: int, rank: i
     """This rank's rows of the masks drawn for the whole global batch (the ranks' batches in rank order).
 
     The draw depends on ``seed`` and the global batch size only, so the same images are masked
-    however many ranks share the batch.
+    however many ranks share the batch; each rank draws only its own images' masks.
     """
-    drawn = masks(num_images * world, torch.Generator().manual_seed(seed))
-    return drawn[rank * num_images : (rank + 1) * num_images]
+    rows = range(rank * num_images, (rank + 1) * num_images)
+    return masks(num_images * world, torch.Generator().manual_seed(seed), rows)
 
 
 class MetricsLog:
