@@ -152,7 +152,7 @@ def plain_server(export: str, port: int, threads: int, precision: str) -> None:
     from pydantic import BaseModel
 
     from synclr_ray.encoder import load_encoder
-    from synclr_ray.serving.decode import decode_base64, decode_image
+    from synclr_ray.serving.decode import decode_base64, decode_rgb, open_image
 
     torch.set_num_threads(threads)
     enc = load_encoder(export, precision=precision)
@@ -164,7 +164,7 @@ def plain_server(export: str, port: int, threads: int, precision: str) -> None:
 
     @api.post("/v1/embeddings")
     def embeddings(body: Body) -> dict:
-        images = [decode_image(decode_base64(s, "images"), 4096 * 4096, "images") for s in body.images]
+        images = [decode_rgb(open_image(decode_base64(s, "images"), "images"), "images") for s in body.images]
         feats = enc.embed(images, normalize=body.normalize)
         return {"dim": feats.shape[1], "embeddings": feats.tolist()}
 

@@ -63,7 +63,7 @@ def _embed_over_http(cfg: Config, export: str, image_uri: str) -> dict[str, Any]
         serve.shutdown()
 
 
-def run_demo(cfg: Config, root: str) -> dict[str, Any]:
+def run_demo(cfg: Config, root: str, take_over_stale_lease: bool = False) -> dict[str, Any]:
     """Run everything under ``root`` and return a summary (also written to ROOT/demo.json)."""
     from synclr_ray.eval.pca import write_pca_figure
     from synclr_ray.eval.probe import format_report, run_probe
@@ -72,7 +72,7 @@ def run_demo(cfg: Config, root: str) -> dict[str, Any]:
 
     run = RunRoot(root)
     init_ray(cfg.ray)
-    pipeline = run_pipeline(cfg, root)
+    pipeline = run_pipeline(cfg, root, take_over_stale_lease=take_over_stale_lease)
     grid = write_samples_grid(root, GRID_ROWS, images_uri=run.stream)
     probe = run_probe(run.export, "digits", cfg, storage.join(run.eval, "probe.json"))
     print(format_report(probe))

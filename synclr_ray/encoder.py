@@ -5,9 +5,10 @@ Layout of an export directory (local or s3://), written by timm's own ``save_for
 ``architecture``, ``model_args``, ``num_features`` and ``pretrained_cfg`` with input size,
 mean and std). ``timm.create_model("local-dir:DIR", pretrained=True)`` loads it, as does
 ``timm.create_model(name, pretrained=True, pretrained_cfg_overlay=dict(file=DIR/model.safetensors))``.
+Training publishes each export as a version of an export root (`synclr_ray.exports`); every
+loader here accepts the root (its latest complete version), one version, or a plain directory.
 """
 
-import hashlib
 import json
 import tempfile
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from PIL import Image
 from timm.data import create_transform, resolve_data_config
 from timm.models import save_for_hf
 
-from synclr_ray import storage
+from synclr_ray import exports, storage
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -46,7 +47,13 @@ def export_encoder(
 
     ``image_size``, ``mean`` and ``std`` are the preprocessing the weights were trained with;
     evaluation resizes to ``image_size`` and centre-crops nothing away (crop_pct 1).
+    Raises ValueError, writing nothing, if any weight is NaN or infinite.
     """
+    nonfinite = [name for name, tensor in backbone.state_dict().items() if not torch.isfinite(tensor).all()]
+    if nonfinite:
+        raise ValueError(
+            f"refusing to export non-finite weights ({len(nonfinite)} tensors hold NaN or inf, e.g. {nonfinite[0]})"
+        )
     backbone.reset_classifier(0)
     data_config = {"input_size": (3, image_size, image_size), "mean": mean, "std": std, "crop_pct": 1.0}
     with tempfile.TemporaryDirectory() as tmp:
@@ -99,22 +106,24 @@ def fastest_precision(device: str) -> Precision:
 
 
 def load_encoder(uri: str, device: str = "cpu", precision: Precision | Literal["auto"] = "fp32") -> Encoder:
-    """Load an export directory (local or s3://) from safetensors only; clear error if files are missing.
+    """Load an export (local or s3://: an export root's latest version, one version, or a plain export
+    directory) from safetensors only; clear error if files are missing or a version is incomplete.
 
     Weights stay float32; ``precision`` is what ``features`` computes in (``auto``: ``fastest_precision``).
+    ``info["id"]`` is the version directory loaded.
     """
     if precision == "auto":
         precision = fastest_precision(device)
-    local = storage.local_copy(uri)
+    version, local, manifest = exports.local_export(uri)
     missing = [name for name in (WEIGHTS_FILE, CONFIG_FILE) if not (local / name).is_file()]
     if missing:
         raise FileNotFoundError(f"encoder {uri} lacks {', '.join(missing)} (expected an export directory)")
     config = json.loads((local / CONFIG_FILE).read_text())
     model = timm.create_model(f"local-dir:{local}", pretrained=True).to(device).eval()
     data_cfg = resolve_data_config({}, model=model)
-    digest = hashlib.sha256((local / WEIGHTS_FILE).read_bytes()).hexdigest()
+    digest = manifest["files"][WEIGHTS_FILE] if manifest else exports.file_digest(local / WEIGHTS_FILE)
     info = {
-        "id": uri,
+        "id": version,
         "architecture": config["architecture"],
         "image_size": int(data_cfg["input_size"][-1]),
         "feature_dim": int(model.num_features),

@@ -34,6 +34,7 @@ from synclr_ray.captions.stage import (
 from synclr_ray.cluster import init_ray
 from synclr_ray.config import Config
 from synclr_ray.images.stage import image_dataset
+from synclr_ray.leases import holds_lease
 from synclr_ray.runroot import RunRoot, save_config
 from synclr_ray.train.stage import export_checkpoint, fit
 
@@ -125,6 +126,7 @@ def stream_dataset(cfg: Config, root: str, meter: Any) -> Dataset:
     return images.map_batches(_metered, fn_args=("images", meter), batch_format="pyarrow", num_cpus=BOOKKEEPING_CPUS)
 
 
+@holds_lease("train")  # the streaming run writes what `pretrain` writes: ROOT/train, ROOT/export
 def run_pipeline(cfg: Config, root: str, steps: int | None = None) -> dict[str, Any]:
     """Generate and train in one streaming run, then export; resumes from ROOT/train's latest checkpoint."""
     run = RunRoot(root)
@@ -135,16 +137,20 @@ def run_pipeline(cfg: Config, root: str, steps: int | None = None) -> dict[str, 
     result = fit(cfg, stream_dataset(cfg, root, meter), run.train, steps)
     if result.checkpoint is None:
         raise RuntimeError(f"the streaming run under {run.train} produced no checkpoint")
-    step = export_checkpoint(cfg, result.checkpoint, run.export)
+    state, export = export_checkpoint(cfg, result.checkpoint, run.export)
     stages = ray.get(meter.report.remote())
     ray.kill(meter)
     report = {
-        "step": step,
+        "step": state.step,
         "seconds": time.perf_counter() - started,
         "stages": stages,
-        "trainer": _trainer_summary(run.train),
+        "trainer": {
+            **_trainer_summary(run.train),
+            "skipped_steps": state.skipped_steps,
+            "bad_records": state.bad_records,
+        },  # fmt: skip
         "train": run.train,
-        "export": run.export,
+        "export": export,
         "stream": run.stream if cfg.pipeline.write_through else None,
     }
     storage.write_json(storage.join(root, "pipeline.json"), report)

@@ -3,12 +3,15 @@
 S3 settings come from the standard AWS environment/config: credentials through the AWS
 default chain, ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``) for a custom endpoint such as
 MinIO or a local test server, ``AWS_REGION``/``AWS_DEFAULT_REGION`` for the region.
-Writes are atomic: local files are written beside the target and renamed; S3 PUTs are
-atomic by nature.
+Writes are atomic and durable: local files are written beside the target, fsynced, renamed,
+and their directory fsynced, so a commit log written next can never name a file a crash
+(or power loss) took back; S3 PUTs are atomic by nature.
 """
 
+import hashlib
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -66,7 +69,11 @@ def makedirs(uri: str) -> None:
 
 
 def list_files(uri: str, suffix: str = "") -> list[str]:
-    """Files under ``uri`` (recursively) whose names end with ``suffix``, sorted, as URIs/paths."""
+    """Files under ``uri`` (recursively) whose names end with ``suffix``, sorted, as URIs/paths.
+
+    Hidden entries below ``uri`` (a ``.``-prefixed file or folder: staging, temporaries) are skipped;
+    hidden folders above it (``~/.cache``) are not.
+    """
     fs, path = filesystem(uri)
     if fs.get_file_info(path).type == pafs.FileType.NotFound:
         return []
@@ -75,7 +82,9 @@ def list_files(uri: str, suffix: str = "") -> list[str]:
     return sorted(
         prefix + info.path
         for info in infos
-        if info.type == pafs.FileType.File and info.path.endswith(suffix) and "/." not in info.path
+        if info.type == pafs.FileType.File
+        and info.path.endswith(suffix)
+        and "/." not in "/" + info.path[len(path) :].lstrip("/")
     )
 
 
@@ -99,16 +108,60 @@ def read_json(uri: str) -> Any:
 def write_bytes(uri: str, data: bytes) -> None:
     """Write a file atomically: readers see the old content or the new, never a partial one."""
     fs, path = filesystem(uri)
-    parent = path.rsplit("/", 1)[0]
     if is_s3(uri):
         with fs.open_output_stream(path) as stream:
             stream.write(data)
         return
-    fs.create_dir(parent, recursive=True)
-    tmp = f"{parent}/.{path.rsplit('/', 1)[1]}.{uuid.uuid4().hex}.tmp"
-    with fs.open_output_stream(tmp) as stream:
+    parent, name = path.rsplit("/", 1)
+    make_local_dirs(parent)
+    tmp = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp"
+    with open(tmp, "wb") as stream:
         stream.write(data)
+        stream.flush()
+        os.fsync(stream.fileno())
     os.replace(tmp, path)
+    fsync_dir(parent)
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Make a local directory's entries (files created, renamed or deleted in it) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def make_local_dirs(path: str | Path) -> None:
+    """``mkdir -p`` whose new directories survive a crash: each parent is fsynced after its child appears."""
+    path = Path(path)
+    if path.is_dir():
+        return
+    make_local_dirs(path.parent)
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return
+    fsync_dir(path.parent)
+
+
+def sync_tree(uri: str) -> None:
+    """fsync every file and directory under a local tree written by other code (Ray Data, Ray Train)
+    before a commit log names it; nothing to do on object stores, whose writes are durable once acknowledged."""
+    if is_s3(uri):
+        return
+    root = Path(uri).expanduser().absolute()
+    if not root.exists():
+        return
+    for directory, _, files in os.walk(root, topdown=False):
+        for name in files:
+            fd = os.open(os.path.join(directory, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(directory)
+    fsync_dir(root.parent)
 
 
 def write_text(uri: str, text: str) -> None:
@@ -132,12 +185,16 @@ def delete(uri: str) -> None:
 
 
 def upload_dir(local_dir: str | Path, uri: str) -> None:
-    """Copy a local directory tree to ``uri`` (local or S3)."""
+    """Copy a local directory tree to ``uri`` (local or S3); a local copy is fsynced before this returns."""
     fs, path = filesystem(uri)
-    fs.create_dir(path, recursive=True)
+    if is_s3(uri):
+        fs.create_dir(path, recursive=True)
+    else:
+        make_local_dirs(path)
     pafs.copy_files(
         str(Path(local_dir).absolute()), path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs
     )
+    sync_tree(uri)
 
 
 def cache_dir() -> Path:
@@ -147,25 +204,57 @@ def cache_dir() -> Path:
     return root
 
 
-def local_copy(uri: str) -> Path:
+def tree_fingerprint(uri: str) -> str:
+    """A digest of a remote tree's listing (relative path, size and modification time of every file).
+
+    Rewriting any object changes its modification time, so a changed tree gets a new fingerprint.
+    """
+    fs, path = filesystem(uri)
+    if fs.get_file_info(path).type != pafs.FileType.Directory:
+        raise FileNotFoundError(f"no directory at {uri}")
+    infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
+    listing = sorted(
+        (info.path[len(path) + 1 :], info.size, info.mtime_ns) for info in infos if info.type == pafs.FileType.File
+    )
+    return hashlib.sha256(json.dumps([uri, listing]).encode()).hexdigest()
+
+
+def local_copy(uri: str, digest: str | None = None, verify: Callable[[Path], None] | None = None) -> Path:
     """A local directory holding the tree at ``uri``: itself when local, else a node-cached download.
 
-    Concurrent callers on one node (several actors) share one download through a file lock;
-    a completed download is marked so later callers skip it.
+    The cache entry is keyed by ``digest`` (a content digest the caller knows, such as an export
+    version's) or else by `tree_fingerprint`, so a tree changed on storage is downloaded anew
+    and an old copy is never mistaken for it. A download lands in a temporary directory, is
+    checked by ``verify`` (which raises on a bad copy), and is renamed into place: an entry that
+    exists is complete. Concurrent callers on one node (several actors) share one download
+    through a file lock.
     """
     if not is_s3(uri):
         return Path(uri).expanduser().absolute()
-    key = uri.removeprefix("s3://").rstrip("/").replace("/", "__")
-    target = cache_dir() / "s3" / key
-    done = target / ".complete"
+    key = digest or tree_fingerprint(uri)
+    target = cache_dir() / "remote" / key
+    if target.is_dir():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(target) + ".lock"):
-        if not done.exists():
-            fs, path = filesystem(uri)
-            if fs.get_file_info(path).type != pafs.FileType.Directory:
-                raise FileNotFoundError(f"no directory at {uri}")
-            target.mkdir(parents=True, exist_ok=True)
-            pafs.copy_files(path, str(target), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
-            done.touch()
+        if target.is_dir():
+            return target
+        fs, path = filesystem(uri)
+        if fs.get_file_info(path).type != pafs.FileType.Directory:
+            raise FileNotFoundError(f"no directory at {uri}")
+        staging = target.parent / f".{key}.{uuid.uuid4().hex}.tmp"
+        try:
+            staging.mkdir()
+            pafs.copy_files(path, str(staging), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+            if digest is None and tree_fingerprint(uri) != key:
+                raise RuntimeError(f"{uri} changed while it was downloaded: retry once its writer has finished")
+            if verify is not None:
+                verify(staging)
+            sync_tree(str(staging))
+            os.replace(staging, target)
+            fsync_dir(target.parent)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

@@ -127,3 +127,19 @@ def kill_a_trainer_when(ray_cluster: None) -> Callable[[Path, list[float]], None
                 continue
 
     return kill
+
+
+@pytest.fixture(scope="session")
+def random_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A random tiny ViT export (32 px, patch 8, depth 4) for the downstream commands' code paths."""
+    from exports import random_export
+
+    return random_export(str(tmp_path_factory.mktemp("export")))
+
+
+@pytest.fixture(scope="session")
+def shapes_encoder(ray_cluster: None) -> str:
+    """A tiny SynCLR export pretrained on procedural shapes (tests/shapes.py), built once per machine."""
+    from shapes import pretrained_shapes_export
+
+    return pretrained_shapes_export()

@@ -37,14 +37,71 @@ def test_local_write_is_atomic_and_leaves_no_temp(tmp_path):
     assert os.listdir(target.parent) == ["f.bin"]
 
 
-def test_local_copy_downloads_s3_dir_once(tmp_path, s3_bucket):
+def test_local_copy_downloads_s3_dir_once_per_content(tmp_path, s3_bucket, monkeypatch):
+    monkeypatch.setenv("SYNCLR_CACHE", str(tmp_path / "cache"))
     src = tmp_path / "model"
     (src / "sub").mkdir(parents=True)
     (src / "sub" / "w.bin").write_bytes(b"weights")
     storage.upload_dir(src, f"{s3_bucket}/model")
     local = storage.local_copy(f"{s3_bucket}/model")
     assert (local / "sub" / "w.bin").read_bytes() == b"weights"
-    storage.delete(f"{s3_bucket}/model")
+    mtime = (local / "sub" / "w.bin").stat().st_mtime_ns
     assert storage.local_copy(f"{s3_bucket}/model") == local  # cached: no second download
+    assert (local / "sub" / "w.bin").stat().st_mtime_ns == mtime
+    storage.write_bytes(f"{s3_bucket}/model/sub/w.bin", b"new weights")  # rewritten in place
+    fresh = storage.local_copy(f"{s3_bucket}/model")
+    assert fresh != local and (fresh / "sub" / "w.bin").read_bytes() == b"new weights"
+    assert (local / "sub" / "w.bin").read_bytes() == b"weights"  # a copy in use is never changed under a reader
     with pytest.raises(FileNotFoundError, match="no directory"):
         storage.local_copy(f"{s3_bucket}/absent")
+
+
+def test_local_copy_by_digest_keeps_only_verified_downloads(tmp_path, s3_bucket, monkeypatch):
+    monkeypatch.setenv("SYNCLR_CACHE", str(tmp_path / "cache"))
+    storage.write_bytes(f"{s3_bucket}/v1/w.bin", b"weights")
+
+    def refuse(directory):
+        raise ValueError(f"bad copy in {directory.name}")
+
+    with pytest.raises(ValueError, match="bad copy"):
+        storage.local_copy(f"{s3_bucket}/v1", digest="abc", verify=refuse)
+    assert not (tmp_path / "cache" / "remote" / "abc").exists()
+    local = storage.local_copy(f"{s3_bucket}/v1", digest="abc", verify=lambda d: None)
+    assert local.name == "abc" and (local / "w.bin").read_bytes() == b"weights"
+    assert sorted(p.name for p in local.parent.iterdir() if not p.name.endswith(".lock")) == ["abc"]
+
+
+def test_local_writes_are_fsynced_before_the_rename_and_the_directory_after(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"))) or real_fsync(fd)
+    )
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append(("rename", str(b))) or real_replace(a, b))
+    target = tmp_path / "out" / "f.bin"
+    storage.write_bytes(str(target), b"1")
+    names = [(kind, path.rsplit("/", 1)[1]) for kind, path in events]
+    assert names[-3][0] == "fsync" and names[-3][1].startswith(".f.bin.")  # the temp file's data
+    assert names[-2] == ("rename", "f.bin")
+    assert names[-1] == ("fsync", "out")  # the rename itself
+    assert ("fsync", tmp_path.name) in names  # the new folder "out" in its parent
+
+
+def test_sync_tree_fsyncs_every_file_and_folder(tmp_path, monkeypatch):
+    (tmp_path / "round" / "a").mkdir(parents=True)
+    (tmp_path / "round" / "a" / "x.parquet").write_bytes(b"x")
+    (tmp_path / "round" / "y.parquet").write_bytes(b"y")
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd))
+    storage.sync_tree(str(tmp_path / "round"))
+    names = {path.removeprefix(str(tmp_path)) for path in synced}
+    assert names == {"/round/a/x.parquet", "/round/y.parquet", "/round/a", "/round", ""}
+
+
+def test_listing_skips_hidden_entries_below_the_root_only(tmp_path):
+    base = tmp_path / ".cache" / "data"  # a hidden folder above the listed root, like ~/.cache
+    storage.write_text(str(base / "kept.txt"), "x")
+    storage.write_text(str(base / ".staging" / "skipped.txt"), "x")
+    storage.write_text(str(base / "sub" / ".hidden.txt"), "x")
+    assert storage.list_files(str(base)) == [str(base / "kept.txt")]

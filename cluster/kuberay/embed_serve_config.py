@@ -3,8 +3,9 @@
     python cluster/kuberay/embed_serve_config.py
 
 The embedded config is serve/config.yaml with only the values that must differ in a pod
-replaced (``KUBERNETES_SITE``): the proxy listens on the pod's address, and the encoder and
-synclr config are ones every pod can read, sized to the RayService's GPU worker group.
+replaced (``KUBERNETES_SITE``): the proxy listens on the pod's address, so the replicas require
+the bearer token that the RayService mounts from a Secret, and the encoder and synclr config are
+ones every pod can read, sized to the RayService's GPU worker group.
 """
 
 import copy
@@ -22,7 +23,12 @@ KUBERNETES_SITE: dict[str, Any] = {
     "host": "0.0.0.0",
     "config": "paper-vitb16",
     "encoder": "s3://BUCKET/synclr/vitb16/export",
-    "overrides": ["serve.num_gpus=1", "serve.autoscaling.max_replicas=8"],
+    "overrides": [
+        "serve.num_gpus=1",
+        "serve.autoscaling.max_replicas=8",
+        "serve.host=0.0.0.0",
+        "serve.auth_token_file=/etc/synclr/serve-token/token",
+    ],
 }
 
 _BLOCK_KEY = re.compile(r"^(?P<indent> *)serveConfigV2: \|\n", re.MULTILINE)

@@ -27,6 +27,7 @@ from synclr_ray.captions.engines import generate
 from synclr_ray.captions.postprocess import STATUSES, dedup_key, mark_captions
 from synclr_ray.captions.prompts import PromptPlanner
 from synclr_ray.config import Config
+from synclr_ray.leases import holds_lease
 from synclr_ray.runroot import RunRoot, save_config
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,7 @@ def _run_round(
     name = _round_uri(out, number).rsplit("/", 1)[1]
     kept.select_columns(CAPTION_COLUMNS).write_parquet(_round_uri(out, number, staging=True))
     _publish(out, number)
+    storage.sync_tree(_round_uri(out, number))  # Ray Data does not fsync: make the round durable before its commit
     return {
         "dir": name,
         "start": start,
@@ -282,6 +284,7 @@ def _manifest(cfg: Config, progress: _Progress, target: int, backgrounds: str | 
     }
 
 
+@holds_lease("captions")
 def run_captions(cfg: Config, root: str, num_captions: int | None = None) -> dict[str, Any]:
     """Generate captions under ROOT/captions until exactly ``num_captions`` unique ones exist; returns the manifest.
 

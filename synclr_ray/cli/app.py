@@ -30,6 +30,15 @@ StepsOption = Annotated[
     typer.Option("--steps", min=1, help="Stop at this step of the configured schedule (default: train.steps)."),
 ]
 
+TakeOverOption = Annotated[
+    bool,
+    typer.Option(
+        "--take-over-stale-lease",
+        help="Take over the stage's lease on --root from a holder that is stale (no heartbeat for "
+        "lease.stale_after_s, or its process gone from this host). Only when that command is dead.",
+    ),
+]
+
 
 def resolve_config(config: str, overrides: list[str] | None, *extra: str) -> Config:
     """Load the config and apply ``--set`` overrides, then the command's own flags (``extra``)."""

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, app, resolve_config
+from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, TakeOverOption, app, resolve_config
 
 
 @app.command("captions")
@@ -17,6 +17,7 @@ def captions(
         typer.Option("--num-captions", "-n", min=1, help="Unique captions wanted (default: captions.num_captions)."),
     ] = None,
     overrides: SetOption = None,
+    take_over_stale_lease: TakeOverOption = False,
 ) -> None:
     """Write exactly N unique captions under ROOT/captions; a rerun resumes what is missing."""
     from synclr_ray.captions.stage import run_captions
@@ -24,7 +25,7 @@ def captions(
 
     cfg = resolve_config(config, overrides)
     init_ray(cfg.ray)
-    manifest = run_captions(cfg, root, num_captions)
+    manifest = run_captions(cfg, root, num_captions, take_over_stale_lease=take_over_stale_lease)
     summary = {
         k: manifest[k] for k in ("num_captions", "prompts", "filtered", "duplicates", "by_template", "length_words")
     }

@@ -5,8 +5,11 @@ from synclr_ray.cli import (
     config_cmd,  # noqa: F401
     demo,  # noqa: F401
     eval,  # noqa: F401
+    finetune,  # noqa: F401
     images,  # noqa: F401
     pipeline,  # noqa: F401
+    segment,  # noqa: F401
     serve,  # noqa: F401
     train,  # noqa: F401
+    transfer,  # noqa: F401
 )

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from synclr_ray.cli.app import RootOption, SetOption, app, resolve_config
+from synclr_ray.cli.app import RootOption, SetOption, TakeOverOption, app, resolve_config
 from synclr_ray.cli.pipeline import print_pipeline_report
 
 # Sized so the whole demo fits in minutes on 2 CPU cores; `--set` overrides any of it.
@@ -39,9 +39,10 @@ def demo(
     root: RootOption = "runs/demo",
     config: Annotated[str, typer.Option("--config", "-c", help="Preset or YAML file to demo.")] = "tiny",
     overrides: SetOption = None,
+    take_over_stale_lease: TakeOverOption = False,
 ) -> None:
     """Stream tiny LLM -> tiny SD -> tiny ViT, export, probe on digits, serve one request, draw the figures."""
     from synclr_ray.demo import run_demo
 
     cfg = resolve_config(config, [*DEMO_SETTINGS, *(overrides or [])])
-    print_summary(run_demo(cfg, root), root)
+    print_summary(run_demo(cfg, root, take_over_stale_lease), root)

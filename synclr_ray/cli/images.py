@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, app, resolve_config
+from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, TakeOverOption, app, resolve_config
 
 
 @app.command("images")
@@ -15,11 +15,14 @@ def images(
     ] = None,
     config: ConfigOption = "tiny",
     overrides: SetOption = None,
+    take_over_stale_lease: TakeOverOption = False,
 ) -> None:
     """Draw images_per_caption images for every caption into ROOT/images (resumable: reruns draw only what is missing)."""
     from synclr_ray.images.stage import run_images
 
-    manifest = run_images(resolve_config(config, overrides), root, captions)
+    manifest = run_images(
+        resolve_config(config, overrides), root, captions, take_over_stale_lease=take_over_stale_lease
+    )
     print(
         f"{manifest['rows']} captions, {manifest['images']} images in {manifest['units_done']}/{manifest['units']} shards"
         f" under {root}; {manifest['errors']} captions failed (see images/errors/)"

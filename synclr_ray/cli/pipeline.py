@@ -1,6 +1,14 @@
 """``synclr pipeline``: generation streaming straight into training, then the encoder export."""
 
-from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, StepsOption, app, resolve_config
+from synclr_ray.cli.app import (
+    ConfigOption,
+    RootOption,
+    SetOption,
+    StepsOption,
+    TakeOverOption,
+    app,
+    resolve_config,
+)
 
 
 def print_pipeline_report(report: dict) -> None:
@@ -9,9 +17,10 @@ def print_pipeline_report(report: dict) -> None:
     for stage, numbers in report["stages"].items():
         print(f"  {stage:>8}: {numbers['rows']:>6} rows, {numbers['rows_per_s']:.2f} rows/s")
     trainer = report["trainer"]
-    if trainer:
+    if "images_per_s" in trainer:
         print(f"  trainer : {trainer['images_per_s']:.1f} images/s, data-wait {100 * trainer['data_wait']:.0f}%"
               f" ({'generation-bound: add generators' if trainer['data_wait'] > 0.1 else 'compute-bound'})")  # fmt: skip
+    print(f"  skipped : {trainer['skipped_steps']} steps with a non-finite loss, {trainer['bad_records']} bad records")
     print(f"  checkpoints: {report['train']}\n  encoder: {report['export']}")
     if report["stream"]:
         print(f"  generated rows: {report['stream']}")
@@ -23,8 +32,10 @@ def pipeline(
     steps: StepsOption = None,
     config: ConfigOption = "tiny",
     overrides: SetOption = None,
+    take_over_stale_lease: TakeOverOption = False,
 ) -> None:
     """Stream concepts -> captions -> images -> trainer in one Ray Data plan; resumes from ROOT/train."""
     from synclr_ray.pipeline import run_pipeline
 
-    print_pipeline_report(run_pipeline(resolve_config(config, overrides), root, steps))
+    cfg = resolve_config(config, overrides)
+    print_pipeline_report(run_pipeline(cfg, root, steps, take_over_stale_lease=take_over_stale_lease))

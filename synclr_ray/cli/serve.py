@@ -10,10 +10,9 @@ from typing import Annotated
 import typer
 
 from synclr_ray.cli.app import ConfigOption, SetOption, app, resolve_config
-from synclr_ray.config.serve import ServeConfig
 
 log = logging.getLogger(__name__)
-TOKEN_ENV = ServeConfig.model_fields["auth_token_env"].default
+TOKEN_ENV = "SYNCLR_SERVE_TOKEN"  # the client's copy of the token; servers read theirs from serve.auth_token_file
 
 
 class Pool(str, Enum):
@@ -30,7 +29,10 @@ def serve_encoder(
     config: ConfigOption = "tiny",
     overrides: SetOption = None,
 ) -> None:
-    """Serve the encoder over HTTP with Ray Serve until Ctrl-C (batching, scaling, limits: serve.* config)."""
+    """Serve the encoder over HTTP with Ray Serve until Ctrl-C (batching, scaling, limits, auth: serve.* config).
+
+    Off loopback (serve.host) a bearer token is required: set serve.auth_token_file.
+    """
     from ray import serve
 
     from serve.app import APP_NAME, build_app
@@ -40,8 +42,9 @@ def serve_encoder(
     cfg = resolve_config(config, overrides, *extra)
     application = build_app(cfg)  # validates the encoder before anything starts
     init_ray(cfg.ray)
-    serve.start(http_options={"host": cfg.serve.host, "port": cfg.serve.port})
-    log.info("serving %s at http://%s:%d (docs at /docs)", cfg.serve.encoder, cfg.serve.host, cfg.serve.port)
+    scfg = cfg.serve
+    serve.start(http_options={"host": scfg.host, "port": scfg.port, "request_timeout_s": scfg.request_timeout_s})
+    log.info("serving %s at http://%s:%d (auth %s, docs at /docs)", scfg.encoder, scfg.host, scfg.port, scfg.auth)
     serve.run(application, name=APP_NAME, route_prefix="/", blocking=True)
 
 

@@ -4,7 +4,15 @@ from typing import Annotated
 
 import typer
 
-from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, StepsOption, app, resolve_config
+from synclr_ray.cli.app import (
+    ConfigOption,
+    RootOption,
+    SetOption,
+    StepsOption,
+    TakeOverOption,
+    app,
+    resolve_config,
+)
 
 
 @app.command("pretrain")
@@ -16,9 +24,15 @@ def pretrain(
     steps: StepsOption = None,
     config: ConfigOption = "tiny",
     overrides: SetOption = None,
+    take_over_stale_lease: TakeOverOption = False,
 ) -> None:
     """Pretrain into ROOT/train (resumes from its latest checkpoint) and export the teacher encoder to ROOT/export."""
     from synclr_ray.train.stage import run_pretrain
 
-    out = run_pretrain(resolve_config(config, overrides), root, images, steps)
+    out = run_pretrain(
+        resolve_config(config, overrides), root, images, steps, take_over_stale_lease=take_over_stale_lease
+    )
     print(f"trained to step {out['step']} (checkpoints in {out['train']}); encoder exported to {out['export']}")
+    print(
+        f"skipped: {out['skipped_steps']} steps with a non-finite loss, {out['bad_records']} bad records (undecodable images)"
+    )

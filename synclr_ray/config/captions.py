@@ -25,13 +25,23 @@ PAPER_SOURCE_WEIGHTS = {
 
 
 class VLLMConfig(Section):
-    """Engine settings for ``ray.data.llm`` + vLLM (GPU clusters only)."""
+    """Engine settings for ``ray.data.llm`` + vLLM: GPUs, or CPUs with vLLM's CPU build (``captions.num_gpus: 0``)."""
 
     max_model_len: int = Field(1024, ge=128)
     gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
     max_num_batched_tokens: int = Field(8192, ge=256)
     accelerator_type: str | None = None
     concurrency: int = Field(1, ge=1, description="Autoscaling pool of 1..concurrency vLLM replicas.")
+    cpu_kv_cache_gib: float = Field(
+        1.0, gt=0, description="KV cache per engine on CPUs (num_gpus 0); else vLLM reserves a share of host RAM."
+    )
+    enforce_eager: bool = Field(False, description="Skip torch.compile and CUDA graphs: starts faster, runs slower.")
+    start_timeout_s: int = Field(
+        1200,
+        ge=1,
+        description="Seconds the generation pools may take to start (node scale-up, model load) before the run fails.",
+    )
+    max_restarts: int = Field(2, ge=0, description="Times an engine actor that dies (e.g. out of memory) is replaced.")
 
 
 class ConceptFile(Section):

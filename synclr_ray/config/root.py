@@ -11,11 +11,16 @@ from pydantic import Field, ValidationError
 from synclr_ray.config.base import Section
 from synclr_ray.config.captions import CaptionsConfig
 from synclr_ray.config.eval import EvalConfig
+from synclr_ray.config.finetune import FinetuneConfig
 from synclr_ray.config.images import ImagesConfig
+from synclr_ray.config.lease import LeaseConfig
 from synclr_ray.config.pipeline import PipelineConfig
 from synclr_ray.config.ray import RayConfig
+from synclr_ray.config.segment import SegmentConfig
 from synclr_ray.config.serve import ServeConfig
+from synclr_ray.config.shapes import shape_errors
 from synclr_ray.config.train import TrainConfig
+from synclr_ray.config.transfer import TransferConfig
 
 
 class ConfigError(ValueError):
@@ -32,8 +37,12 @@ class Config(Section):
     images: ImagesConfig = ImagesConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    transfer: TransferConfig = TransferConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
+    segment: SegmentConfig = SegmentConfig()
     serve: ServeConfig = ServeConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    lease: LeaseConfig = LeaseConfig()
 
     def to_yaml(self) -> str:
         """The resolved config as YAML (loadable again with `load_config`)."""
@@ -84,11 +93,15 @@ def _apply_override(data: dict[str, Any], override: str) -> None:
 def build_config(data: dict[str, Any]) -> Config:
     """Validate a plain mapping into a `Config`, raising `ConfigError` naming the first bad field."""
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(part) for part in err["loc"]) or "<root>"
         raise ConfigError(f"config field '{field}': {err['msg']} (got {err.get('input')!r})") from None
+    errors = shape_errors(cfg.captions, cfg.train)
+    if errors:
+        raise ConfigError(errors[0])
+    return cfg
 
 
 def load_config(source: str, overrides: Sequence[str] = ()) -> Config:

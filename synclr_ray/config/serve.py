@@ -1,10 +1,25 @@
-"""The Ray Serve embedding endpoint."""
+"""The Ray Serve embedding endpoint: batching, scaling, overload shedding, request limits and auth."""
 
-from typing import Literal
+import ipaddress
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from synclr_ray.config.base import Section
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is a loopback address (127.0.0.0/8, ::1) or ``localhost``: reachable only from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # any other host name may resolve off-loopback
+        return False
+
+
+def _default_auth(data: dict[str, Any]) -> str:
+    return "required" if data["auth_token_file"] or not is_loopback(data["host"]) else "none"
 
 
 class AutoscalingConfig(Section):
@@ -22,7 +37,7 @@ class AutoscalingConfig(Section):
 
 
 class ServeConfig(Section):
-    """Batching, scaling and request limits of the embedding endpoint."""
+    """Batching, scaling, overload and request limits, and auth of the embedding endpoint."""
 
     encoder: str | None = Field(
         None, description="Export directory (local or s3://) to serve; `synclr serve --encoder`."
@@ -32,6 +47,13 @@ class ServeConfig(Section):
     max_batch_size: int = Field(32, ge=1, description="Images per forward pass across concurrent requests.")
     batch_wait_timeout_s: float = Field(0.01, ge=0, description="How long a partial batch waits for more images.")
     max_ongoing_requests: int = Field(64, ge=1, description="Requests one replica holds at once (>= max_batch_size).")
+    max_queued_requests: int = Field(
+        64, ge=1, description="Requests the proxy queues when every replica is full; more are shed with 503."
+    )
+    retry_after_s: float = Field(1.0, ge=0, description="Retry-After (seconds, rounded up) of a shed request's 503.")
+    request_timeout_s: float = Field(
+        60.0, gt=0, description="End-to-end limit at the proxy (408), and for receiving a body at the replica."
+    )
     autoscaling: AutoscalingConfig = AutoscalingConfig()
     num_cpus: float = Field(1.0, ge=0, description="Logical CPUs per replica.")
     num_gpus: float = Field(0.0, ge=0, description="GPUs per replica; the model runs on CUDA when > 0.")
@@ -40,13 +62,22 @@ class ServeConfig(Section):
         description="Compute precision of the forward pass; auto: fp16 on GPUs, bf16 on CPUs with native bf16, else fp32.",
     )
     torch_threads: int | None = Field(None, ge=1, description="Intra-op threads per replica (default: torch's own).")
-    max_images_per_request: int = Field(64, ge=1)
     max_body_bytes: int = Field(32 * 2**20, ge=1024, description="Largest accepted request body.")
-    max_image_pixels: int = Field(4096 * 4096, ge=1, description="Largest decoded image (width x height).")
-    auth_token_env: str = Field(
-        "SYNCLR_SERVE_TOKEN", description="Environment variable holding the bearer token; auth is on when it is set."
+    max_images_per_request: int = Field(64, ge=1)
+    max_image_side: int = Field(4096, ge=1, description="Longest accepted image side, in pixels (from the header).")
+    max_aspect_ratio: float = Field(8.0, ge=1, description="Largest accepted long side : short side of an image.")
+    max_image_pixels: int = Field(12_000_000, ge=1, description="Largest accepted image (width x height).")
+    max_request_pixels: int = Field(
+        64 * 2**20, ge=1, description="Pixel budget of a whole request (sum of width x height, from the headers)."
     )
-    auth_token_file: str | None = Field(None, description="File holding the bearer token (e.g. a mounted secret).")
+    auth_token_file: str | None = Field(
+        None, description="File holding the bearer token, read by each replica (a mounted secret), never logged."
+    )
+    auth: Literal["required", "none"] = Field(
+        default_factory=_default_auth,
+        description="Bearer-token auth of every route but /healthz. Default: required when a token file is set "
+        "or `host` is not loopback. none is refused off-loopback, and even then serves loopback clients only.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "ServeConfig":
@@ -57,4 +88,20 @@ class ServeConfig(Section):
             )
         if self.precision == "fp16" and self.num_gpus == 0:
             raise ValueError("precision fp16 needs GPU replicas (num_gpus > 0); on CPUs use bf16, fp32 or auto")
+        if self.max_request_pixels < self.max_image_pixels:
+            raise ValueError(
+                f"max_request_pixels ({self.max_request_pixels}) must be at least max_image_pixels "
+                f"({self.max_image_pixels}), or the largest accepted image fits no request"
+            )
+        if self.auth == "none" and not is_loopback(self.host):
+            raise ValueError(
+                f"serve.auth none needs a loopback serve.host, not {self.host}: off loopback a bearer token "
+                "is required (serve.auth_token_file)"
+            )
+        if self.auth == "required" and not self.auth_token_file:
+            reason = "" if is_loopback(self.host) else f" (serve.host {self.host} is not loopback)"
+            raise ValueError(
+                f"serve.auth is required{reason} but serve.auth_token_file is not set: put the token in a file "
+                "(a mounted Kubernetes Secret, or one written from your secret store) and name it there"
+            )
         return self

@@ -104,6 +104,18 @@ class TrainConfig(Section):
     keep_checkpoints: int = Field(2, ge=1)
     max_failures: int = Field(3, ge=0)
     log_every: int = Field(50, ge=1)
+    max_consecutive_nonfinite: int = Field(
+        10, ge=1, description="Non-finite losses in a row (each step skipped) before training stops."
+    )
+    max_bad_fraction: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="Undecodable images allowed, as a fraction of the images the run reads; beyond it training stops.",
+    )
+    test_nan_loss_steps: tuple[int, ...] = Field(
+        (), description="Test hook: the loss of these steps (1-based) is made NaN, to exercise the non-finite guard."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> "TrainConfig":

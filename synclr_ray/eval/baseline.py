@@ -11,7 +11,7 @@ from synclr_ray.encoder import CONFIG_FILE, Encoder
 
 def random_baseline(encoder: Encoder, seed: int, device: str = "cpu") -> Encoder:
     """A model of ``encoder``'s architecture and model_args with seeded random weights and the same preprocessing."""
-    config = json.loads((storage.local_copy(encoder.info["id"]) / CONFIG_FILE).read_text())
+    config = json.loads(storage.read_text(storage.join(encoder.info["id"], CONFIG_FILE)))
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:

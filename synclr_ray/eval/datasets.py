@@ -1,11 +1,12 @@
 """Labelled image datasets for evaluation, as one Ray dataset of encoded images.
 
 Every dataset has the columns ``id`` (a stable row key), ``image`` (encoded image bytes),
-``label`` (class index) and ``split`` (``train``, ``val`` or ``test``). Two sources:
+``label`` (class index) and ``split`` (``train``, ``val`` or ``test``). Three sources:
 
 - an ImageFolder tree, local or ``s3://``: ``train/<class>/*`` plus ``val/<class>/*`` or
   ``test/<class>/*``. With both, ``val/`` picks the probe's C and ``test/`` is reported;
   with one of them, it is reported and C is picked on a stratified share of ``train/``.
+- a Hugging Face ``DatasetDict`` saved with ``save_to_disk`` (`synclr_ray.eval.hf_datasets`).
 - ``digits``: scikit-learn's 1,797 real 8x8 handwritten digits (shipped with the package, no
   download), with a fixed stratified split. The shared encoder preprocessing upsamples them.
 """
@@ -41,8 +42,13 @@ class LabelledImages:
 
 
 def load_dataset(spec: str) -> LabelledImages:
-    """``digits`` or an ImageFolder URI (local or s3://); raises ValueError naming what is wrong."""
-    return digits() if spec == DIGITS else image_folder(spec)
+    """``digits``, a saved Hugging Face ``DatasetDict`` or an ImageFolder URI (local or s3://); raises ValueError
+    naming what is wrong."""
+    from synclr_ray.eval.hf_datasets import is_saved_dataset, saved_dataset
+
+    if spec == DIGITS:
+        return digits()
+    return saved_dataset(spec) if is_saved_dataset(spec) else image_folder(spec)
 
 
 def digits() -> LabelledImages:

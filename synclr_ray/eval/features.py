@@ -11,9 +11,12 @@ from PIL import Image
 from synclr_ray.config.eval import EvalConfig
 from synclr_ray.encoder import Encoder, load_encoder
 from synclr_ray.eval.baseline import random_baseline
+from synclr_ray.eval.encoders import load_any_encoder
 
 ENCODER = "encoder"
 BASELINE = "baseline"
+COMPARE = "compare"
+MODELS = (ENCODER, BASELINE, COMPARE)
 
 
 @dataclass(frozen=True)
@@ -32,34 +35,46 @@ class Features:
 
 
 class FeatureExtractor:
-    """Ray Data actor: loads the encoder once (plus its seeded random baseline) and embeds batches.
+    """Ray Data actor: loads the encoder once (plus its seeded random baseline and a model to compare) and
+    embeds batches.
 
-    Preprocessing is the encoder's own (`Encoder.preprocess`), shared with serving and figures.
+    Preprocessing is each model's own (`Encoder.preprocess`, shared with serving and figures); the
+    baseline shares the encoder's.
     """
 
-    def __init__(self, encoder_uri: str, baseline_seed: int | None) -> None:
+    def __init__(self, encoder_uri: str, baseline_seed: int | None, compare: str | None = None) -> None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
         encoder = load_encoder(encoder_uri, device)
         self.models: dict[str, Encoder] = {ENCODER: encoder}
         if baseline_seed is not None:
             self.models[BASELINE] = random_baseline(encoder, baseline_seed, device)
+        if compare is not None:
+            self.models[COMPARE] = load_any_encoder(compare, device)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        images = [_decode(data, row_id) for data, row_id in zip(batch["image"], batch["id"], strict=True)]
-        pixels = self.models[ENCODER].preprocess(images)
+        images = [decode_image(data, row_id) for data, row_id in zip(batch["image"], batch["id"], strict=True)]
         out = {"id": batch["id"], "label": batch["label"], "split": batch["split"]}
+        pixels: dict[int, torch.Tensor] = {}
         for name, model in self.models.items():
-            out[name] = model.features(pixels, pool="cls").float().cpu().numpy()
+            key = id(model.transform)
+            if key not in pixels:
+                pixels[key] = model.preprocess(images)
+            out[name] = model.features(pixels[key], pool="cls").float().cpu().numpy()
         return out
 
 
 def extract_features(
-    rows: ray.data.Dataset, encoder_uri: str, cfg: EvalConfig, baseline_seed: int | None = None
+    rows: ray.data.Dataset,
+    encoder_uri: str,
+    cfg: EvalConfig,
+    baseline_seed: int | None = None,
+    compare: str | None = None,
 ) -> Features:
-    """CLS features of every row of a `LabelledImages.rows` dataset; with ``baseline_seed``, also the baseline's."""
+    """CLS features of every row of a `LabelledImages.rows` dataset; with ``baseline_seed``, also the baseline's,
+    with ``compare`` (an export or timm model id), also that model's."""
     embedded = rows.map_batches(
         FeatureExtractor,
-        fn_constructor_kwargs={"encoder_uri": encoder_uri, "baseline_seed": baseline_seed},
+        fn_constructor_kwargs={"encoder_uri": encoder_uri, "baseline_seed": baseline_seed, "compare": compare},
         batch_size=cfg.batch_size,
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(min_size=cfg.pool.min_size, max_size=cfg.pool.max_size),
@@ -74,7 +89,7 @@ def extract_features(
         raise ValueError("dataset has no images")
     table = {key: np.concatenate(parts) for key, parts in columns.items()}
     order = np.argsort(table["id"], kind="stable")
-    models = [name for name in (ENCODER, BASELINE) if name in table]
+    models = [name for name in MODELS if name in table]
     return Features(
         ids=table["id"][order],
         labels=table["label"][order],
@@ -83,7 +98,8 @@ def extract_features(
     )
 
 
-def _decode(data: bytes, row_id: str) -> Image.Image:
+def decode_image(data: bytes, row_id: str) -> Image.Image:
+    """An encoded image, fully read; the error names the row."""
     try:
         image = Image.open(io.BytesIO(data))
         image.load()

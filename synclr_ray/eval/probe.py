@@ -10,13 +10,13 @@ from synclr_ray.config import Config
 from synclr_ray.config.eval import EvalConfig
 from synclr_ray.encoder import load_encoder
 from synclr_ray.eval.datasets import load_dataset
-from synclr_ray.eval.features import BASELINE, ENCODER, Features, extract_features
+from synclr_ray.eval.features import BASELINE, COMPARE, ENCODER, Features, extract_features
 from synclr_ray.eval.knn import knn_probe
 from synclr_ray.eval.linear_probe import linear_probe
 
 log = logging.getLogger(__name__)
 
-MODEL_TITLES = {ENCODER: "encoder", BASELINE: "random-init"}
+MODEL_TITLES = {ENCODER: "encoder", BASELINE: "random-init", COMPARE: "compare"}
 
 
 def evaluate(features: Features, cfg: EvalConfig, seed: int) -> dict[str, dict]:
@@ -40,7 +40,8 @@ def run_probe(encoder_uri: str, dataset: str, cfg: Config, json_out: str | None 
     info = load_encoder(encoder_uri).info  # fails fast, before any Ray work, on a bad export
     data = load_dataset(dataset)
     init_ray(cfg.ray)
-    features = extract_features(data.rows, encoder_uri, cfg.eval, baseline_seed=cfg.seed)
+    # The version resolved above (not ROOT/export again): every actor loads the same weights.
+    features = extract_features(data.rows, info["id"], cfg.eval, baseline_seed=cfg.seed)
     report = {
         "encoder": info,
         "baseline": {"architecture": info["architecture"], "init": "random", "seed": cfg.seed},

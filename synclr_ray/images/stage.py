@@ -14,6 +14,7 @@ from synclr_ray.cluster import init_ray, label_selector
 from synclr_ray.config import Config
 from synclr_ray.images import shards
 from synclr_ray.images.engine import ImageGenerator
+from synclr_ray.leases import holds_lease
 from synclr_ray.runroot import CONFIG_FILE, RunRoot, save_config
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class ShardWriter:
         return pa.Table.from_pylist(summaries, schema=_SUMMARY_SCHEMA)
 
 
+@holds_lease("images")
 def run_images(cfg: Config, root: str, captions_uri: str | None = None) -> dict[str, Any]:
     """Draw images for every caption under ``captions_uri`` (default ROOT/captions) into ROOT/images.
 

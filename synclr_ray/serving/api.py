@@ -1,5 +1,6 @@
-"""The HTTP contract of ``POST /v1/embeddings``: schemas, and bounded parsing of JSON or multipart bodies."""
+"""The HTTP contract of ``POST /v1/embeddings``: schemas, and parsing JSON or multipart bodies into raw images."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from synclr_ray.config.serve import ServeConfig
 from synclr_ray.encoder import Precision
+from synclr_ray.serving.body import read_body
 from synclr_ray.serving.decode import decode_base64
 
 
@@ -39,14 +41,19 @@ class EmbeddingResponse(BaseModel):
 
 
 class ModelInfo(BaseModel):
-    """What the endpoint serves."""
+    """What the endpoint serves (never where the weights are stored)."""
 
-    id: str
+    id: str = Field(description="Architecture and weights digest, e.g. vit_base_patch16_224@sha256:3f2a9c1b0d4e.")
     architecture: str
     image_size: int
     feature_dim: int
     digest: str
     precision: Precision = Field(description="What the forward pass computes in.")
+
+
+def public_model_id(info: dict) -> str:
+    """The served model's name for clients: its architecture and a short weights digest, not its storage URI."""
+    return f"{info['architecture']}@{info['digest'][: len('sha256:') + 12]}"
 
 
 # OpenAPI description of the body, which the handler parses itself to bound its size.
@@ -80,20 +87,6 @@ class ParsedRequest:
     normalize: bool
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The body, refused with 413 as soon as it (or its declared length) exceeds ``max_bytes``."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise HTTPException(413, f"request body of {declared} bytes is above the limit of {max_bytes}")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise HTTPException(413, f"request body is above the limit of {max_bytes} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def parse_request(request: Request, cfg: ServeConfig) -> ParsedRequest:
     """Validate a JSON or multipart embedding request against the configured limits; 4xx naming the field."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -101,9 +94,10 @@ async def parse_request(request: Request, cfg: ServeConfig) -> ParsedRequest:
         raise HTTPException(
             415, f"content-type {content_type or '(none)'!r}: use application/json or multipart/form-data"
         )
-    body = await read_body(request, cfg.max_body_bytes)
+    body = await read_body(request, cfg.max_body_bytes, cfg.request_timeout_s)
     if content_type == "application/json":
-        return _parse_json(body, cfg.max_images_per_request)
+        # Parsing up to max_body_bytes of JSON and base64 takes a while: off the event loop, so batches keep forming.
+        return await asyncio.to_thread(_parse_json, body, cfg.max_images_per_request)
     return await _parse_multipart(request, body, cfg.max_images_per_request)
 
 
@@ -121,10 +115,10 @@ def _check_count(count: int, limit: int) -> None:
 def _parse_json(body: bytes, max_images: int) -> ParsedRequest:
     try:
         data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPException(400, f"body is not valid JSON ({exc})") from None
     except RecursionError:
         raise HTTPException(400, "body is not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # also integers longer than Python converts, and bad UTF-8
+        raise HTTPException(400, f"body is not valid JSON ({exc})") from None
     if isinstance(data, dict) and isinstance(data.get("images"), list):
         _check_count(len(data["images"]), max_images)  # before decoding any of them
     try:
@@ -143,10 +137,11 @@ async def _parse_multipart(request: Request, body: bytes, max_images: int) -> Pa
     try:
         form = await parser.parse()
     except MultiPartException as exc:
-        status = 413 if "Too many files" in exc.message else 400
-        raise HTTPException(
-            status, f"multipart body: {exc.message} (images: at most {max_images} per request)"
-        ) from None
+        if "Too many files" in exc.message:
+            raise HTTPException(
+                413, f"images: more than {max_images} files, at most {max_images} per request"
+            ) from None
+        raise HTTPException(400, f"multipart body: {exc.message}") from None
     try:
         uploads = form.getlist("images")
         if not uploads:

@@ -1,31 +1,41 @@
-"""Optional bearer-token auth: the token comes from an environment variable or a secret file."""
+"""Bearer-token auth: the token comes from a file each replica reads (a mounted secret), never from the config.
+
+With ``serve.auth`` none (allowed only on a loopback host) the endpoint still refuses clients
+that are not on loopback, so a proxy bound elsewhere by its own config (``http_options.host``
+of a Serve YAML) never serves the network without a token.
+"""
 
 import hmac
-import os
 from pathlib import Path
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 
-from synclr_ray.config.serve import ServeConfig
+from synclr_ray.config.serve import ServeConfig, is_loopback
+
+MIN_TOKEN_CHARS = 16
 
 
 def load_token(cfg: ServeConfig) -> str | None:
-    """The configured token (secret file first, then the environment variable); None turns auth off."""
-    if cfg.auth_token_file:
-        path = Path(cfg.auth_token_file)
-        if not path.is_file():
-            raise FileNotFoundError(f"serve.auth_token_file {path} does not exist")
+    """The bearer token from ``serve.auth_token_file`` (None when ``serve.auth`` is none); clear error otherwise."""
+    if cfg.auth == "none":
+        return None
+    path = Path(str(cfg.auth_token_file))
+    try:
         token = path.read_text().strip()
-        if not token:
-            raise ValueError(f"serve.auth_token_file {path} is empty")
-        return token
-    return os.environ.get(cfg.auth_token_env) or None
+    except OSError as exc:
+        raise RuntimeError(f"serve.auth_token_file {path}: cannot read the token ({exc.strerror})") from None
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ValueError(f"serve.auth_token_file {path}: the token has fewer than {MIN_TOKEN_CHARS} characters")
+    return token
 
 
-def check_bearer(authorization: str | None, token: str | None) -> None:
-    """Raise 401 unless ``authorization`` is ``Bearer <token>`` (constant-time compare); no-op without a token."""
+def authorize(request: Request, token: str | None) -> None:
+    """401 unless ``Authorization: Bearer <token>`` (constant-time compare); without a token, 403 off-loopback."""
     if token is None:
+        client = request.client.host if request.client else ""
+        if not is_loopback(client):
+            raise HTTPException(403, "serve.auth is none, so only loopback clients are served")
         return
-    scheme, _, given = (authorization or "").partition(" ")
+    scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
         raise HTTPException(401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"})

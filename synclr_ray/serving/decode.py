@@ -1,4 +1,4 @@
-"""Untrusted image bytes to RGB PIL images, with limits checked before any pixel is decoded."""
+"""Untrusted image bytes to RGB PIL images in two steps: the header (cheap, for the limits), then the pixels."""
 
 import base64
 import binascii
@@ -24,23 +24,24 @@ def decode_base64(text: str, field: str) -> bytes:
         raise HTTPException(400, f"{field}: not valid base64") from None
 
 
-def decode_image(data: bytes, max_pixels: int, field: str) -> Image.Image:
-    """Decode a JPEG/PNG/WebP into RGB; 400 for non-images or truncated data, 413 above ``max_pixels``.
-
-    The size in the header is checked before decoding, so a small file that claims a huge
-    canvas (a decompression bomb) is refused without allocating it.
-    """
+def open_image(data: bytes, field: str) -> Image.Image:
+    """Read only the header of a JPEG/PNG/WebP (its ``size`` is then known, no pixel is decoded); 400 otherwise."""
     try:
-        img = Image.open(io.BytesIO(data), formats=FORMATS)
+        return Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
         raise HTTPException(400, f"{field}: not a JPEG, PNG or WebP image") from None
     except Image.DecompressionBombError:
-        raise HTTPException(413, f"{field}: image is larger than {max_pixels} pixels") from None
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise HTTPException(413, f"{field}: the header claims more than {limit} pixels") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise HTTPException(400, f"{field}: truncated or corrupt image ({exc})") from None
-    width, height = img.size
-    if width * height > max_pixels:
-        raise HTTPException(413, f"{field}: image is {width}x{height}, above the limit of {max_pixels} pixels")
+        raise HTTPException(400, f"{field}: truncated or corrupt image header ({exc})") from None
+
+
+def decode_rgb(img: Image.Image, field: str) -> Image.Image:
+    """Decode the pixels of an opened image into RGB; 400 for truncated or corrupt data.
+
+    Check the header's size against the limits first: this allocates width x height pixels.
+    """
     try:
         img.load()
     except (OSError, SyntaxError, ValueError) as exc:

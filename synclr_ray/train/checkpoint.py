@@ -2,8 +2,10 @@
 
 A checkpoint directory holds ``model.safetensors`` (the whole SynCLR module, shared tensors
 handled by safetensors), ``optimizer.pt`` (loaded with ``weights_only=True``) and
-``state.json`` (step, epoch, batches of that epoch already trained on). Schedules are pure
-functions of the step, so nothing else is needed to continue exactly where a run stopped.
+``state.json`` (step, epoch, batches of that epoch already trained on, and the run's health
+counters). Schedules are pure functions of the step, so nothing else is needed to continue
+exactly where a run stopped. Rank 0 writes a checkpoint straight into the run directory,
+fsynced before Ray Train records it, so a recorded checkpoint is always whole on disk.
 """
 
 import json
@@ -15,6 +17,8 @@ import ray.train
 import torch
 from safetensors.torch import load_model, save_model
 
+from synclr_ray import storage
+
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.pt"
 STATE_FILE = "state.json"
@@ -22,11 +26,14 @@ STATE_FILE = "state.json"
 
 @dataclass
 class TrainState:
-    """Where training stands: optimiser steps done and the data position of the next batch."""
+    """Where training stands: steps done, the data position of the next batch, and what was skipped."""
 
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
+    skipped_steps: int = 0  # steps whose loss was not finite: no optimiser or EMA update
+    bad_records: int = 0  # images that could not be decoded (replaced by another image of their caption)
+    records: int = 0  # images read, over all ranks
 
 
 def save_checkpoint(
@@ -62,17 +69,35 @@ def restore(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> TrainSt
         return load_checkpoint(directory, model, optimizer)
 
 
+def checkpoint_uri(run_dir: str, step: int) -> str:
+    """Where the checkpoint of ``step`` lives in a run directory."""
+    return storage.join(run_dir, f"checkpoint_{step:08d}")
+
+
 def report(
-    metrics: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: TrainState, rank: int
+    metrics: dict,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: TrainState,
+    rank: int,
+    run_dir: str,
 ) -> None:
-    """Report ``metrics`` with a checkpoint written by rank 0; a barrier every rank must reach."""
+    """Report ``metrics`` with a checkpoint that rank 0 writes to ``run_dir``; a barrier every rank must reach."""
     if rank != 0:
         ray.train.report(metrics, checkpoint=None)
         return
+
+    def upload(local: ray.train.Checkpoint, name: str) -> ray.train.Checkpoint:
+        uri = storage.join(run_dir, name)
+        storage.upload_dir(local.path, uri)  # durable before Ray Train lists it as the latest checkpoint
+        filesystem, path = storage.filesystem(uri)
+        return ray.train.Checkpoint(path=path, filesystem=filesystem)
+
     with tempfile.TemporaryDirectory() as directory:
         save_checkpoint(directory, model, optimizer, state)
         ray.train.report(
             metrics,
             checkpoint=ray.train.Checkpoint.from_directory(directory),
-            checkpoint_dir_name=f"checkpoint_{state.step:08d}",
+            checkpoint_dir_name=checkpoint_uri(run_dir, state.step).rsplit("/", 1)[1],
+            checkpoint_upload_fn=upload,
         )

@@ -10,13 +10,18 @@ Crops are a pure function of ``(seed, epoch, caption_id, image index)``: a resum
 exactly the crops the uninterrupted run would have, and skipping the batches already trained
 on costs no decoding. With an ``EpochClock`` (stored rows, ``train/order.py``), each rank posts
 the epoch before every pass, and the pass reads the rows in that epoch's order.
+
+An image that cannot be decoded (truncated, corrupt) is a bad record: it is replaced by another
+image of its caption, cropped with its own seed (one more view of that caption), and reported
+with the batch; a caption with no decodable image takes the crops and label of another caption
+of the batch. Batch shapes never change, so every rank keeps the same collective calls.
 """
 
 import hashlib
 import io
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +46,7 @@ class CropBatch:
     local_crops: torch.Tensor | None  # [C*k*n, 3, L, L]: the n local crops of image b at b*n .. b*n+n-1
     labels: torch.Tensor  # [C*k] int64: caption index in the global batch, unique across ranks
     caption_ids: list[str]
+    bad_records: list[tuple[str, int, str]] = field(default_factory=list)  # (caption_id, image index, reason)
 
     @property
     def num_images(self) -> int:
@@ -53,28 +59,45 @@ def crop_seed(seed: int, epoch: int, caption_id: Any, image_index: int) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
 
 
+def _decode(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB")  # decodes every pixel: a truncated file fails here, not in a crop
+
+
 def crop_rows(
     caption_ids: list[Any], images: list[list[bytes]], cfg: TrainConfig, seed: int, epoch: int
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Decode and multi-crop the images of some captions: ``(global [m,3,G,G], locals [m,n,3,L,L] | None)``.
+) -> tuple[np.ndarray, np.ndarray | None, list[tuple[str, int, str]]]:
+    """Decode and multi-crop the images of some captions: ``(global [m,3,G,G], locals [m,n,3,L,L] | None, bad)``.
 
+    ``bad`` lists the images that could not be decoded (caption_id, index, reason); each was replaced
+    by another image of its caption, or, if its caption has none, by zeros for `CaptionBatches` to replace.
     Crops leave as float16: half the bytes through the object store, ample precision for
     normalised pixels; the training step casts them back.
     """
     multicrop = MultiCrop(cfg.crops, IMAGENET_MEAN, IMAGENET_STD)
-    globals_, locals_ = [], []
+    globals_, locals_, bad = [], [], []
+    zeros = (torch.zeros(3, cfg.crops.global_size, cfg.crops.global_size),
+             torch.zeros(cfg.crops.num_local, 3, cfg.crops.local_size, cfg.crops.local_size))  # fmt: skip
     for caption_id, encoded in zip(caption_ids, images, strict=True):
+        decoded: list[Image.Image | None] = []
         for index, data in enumerate(encoded):
+            try:
+                decoded.append(_decode(data))
+            except Exception as exc:  # any decoder failure makes a bad record, not a failed run
+                decoded.append(None)
+                bad.append((str(caption_id), index, f"{type(exc).__name__}: {exc}"))
+        usable = [image for image in decoded if image is not None]
+        for index, image in enumerate(decoded):
             torch.manual_seed(crop_seed(seed, epoch, caption_id, index))
-            with Image.open(io.BytesIO(data)) as image:
-                global_crop, local_crops = multicrop(image.convert("RGB"))
+            source = image if image is not None else usable[index % len(usable)] if usable else None
+            global_crop, local_crops = multicrop(source) if source is not None else zeros
             globals_.append(global_crop.to(torch.float16))
             locals_.append(local_crops.to(torch.float16))
     local_out = torch.stack(locals_).numpy() if cfg.crops.num_local else None
-    return torch.stack(globals_).numpy(), local_out
+    return torch.stack(globals_).numpy(), local_out, bad
 
 
-_crop_task = ray.remote(num_returns=2)(crop_rows)
+_crop_task = ray.remote(num_returns=3)(crop_rows)
 
 
 class CaptionBatches:
@@ -119,7 +142,7 @@ class CaptionBatches:
                 )
             epoch, skip = epoch + 1, 0
 
-    def _submit(self, table: Any, epoch: int) -> tuple[list[Any], list[int], list[tuple[ray.ObjectRef, ray.ObjectRef]]]:
+    def _submit(self, table: Any, epoch: int) -> tuple[list[Any], list[int], list[tuple[ray.ObjectRef, ...]]]:
         missing = [name for name in IMAGE_COLUMNS if name not in table.column_names]
         if missing:
             raise ValueError(
@@ -134,13 +157,44 @@ class CaptionBatches:
         ]
         return caption_ids, [len(encoded) for encoded in images], refs
 
-    def _collect(
-        self, caption_ids: list[Any], counts: list[int], refs: list[tuple[ray.ObjectRef, ray.ObjectRef]]
-    ) -> CropBatch:
-        parts = [ray.get(list(pair)) for pair in refs]
-        global_crops = torch.from_numpy(np.concatenate([g for g, _ in parts]))
+    def _collect(self, caption_ids: list[Any], counts: list[int], refs: list[tuple[ray.ObjectRef, ...]]) -> CropBatch:
+        parts = [ray.get(list(triple)) for triple in refs]
+        global_crops = torch.from_numpy(np.concatenate([g for g, _, _ in parts]))
         labels = torch.arange(len(caption_ids)).repeat_interleave(torch.tensor(counts)) + self.label_offset
         local_crops = None
         if self.cfg.crops.num_local:
-            local_crops = torch.from_numpy(np.concatenate([local for _, local in parts])).flatten(0, 1)
-        return CropBatch(global_crops, local_crops, labels, [str(c) for c in caption_ids])
+            local_crops = torch.from_numpy(np.concatenate([local for _, local, _ in parts])).flatten(0, 1)
+        bad = [record for _, _, part in parts for record in part]
+        if bad:
+            self._replace_empty_captions(caption_ids, counts, bad, global_crops, local_crops, labels)
+        return CropBatch(global_crops, local_crops, labels, [str(c) for c in caption_ids], bad)
+
+    def _replace_empty_captions(
+        self,
+        caption_ids: list[Any],
+        counts: list[int],
+        bad: list[tuple[str, int, str]],
+        global_crops: torch.Tensor,
+        local_crops: torch.Tensor | None,
+        labels: torch.Tensor,
+    ) -> None:
+        """In place: a caption none of whose images decoded takes the crops and label of a caption that has crops."""
+        bad_per_caption = Counter(caption_id for caption_id, _, _ in bad)
+        empty = [bad_per_caption[str(c)] == n for c, n in zip(caption_ids, counts, strict=True)]
+        if not any(empty):
+            return
+        if all(empty):
+            raise ValueError(f"no image of any caption in a batch could be decoded, e.g. {bad[0][0]}: {bad[0][2]}")
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        donors = [i for i, is_empty in enumerate(empty) if not is_empty]
+        per_image = self.cfg.crops.num_local
+        for i in (i for i, is_empty in enumerate(empty) if is_empty):
+            donor = donors[i % len(donors)]
+            for k in range(counts[i]):
+                target, source = starts[i] + k, starts[donor] + k % counts[donor]
+                global_crops[target] = global_crops[source]
+                labels[target] = labels[source]
+                if local_crops is not None:
+                    local_crops[target * per_image : (target + 1) * per_image] = local_crops[
+                        source * per_image : (source + 1) * per_image
+                    ]

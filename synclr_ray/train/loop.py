@@ -3,7 +3,8 @@
 Every step is a pure function of (weights, batch, step): the schedules are indexed by step, drop
 path is seeded from (seed, step, rank) and the iBOT masks from (seed, step) for the whole global
 batch, so a run resumed from a checkpoint continues exactly as the uninterrupted run would have,
-and N ranks mask exactly the images one process would.
+and N ranks mask exactly the images one process would. A step whose loss (or gradient norm) is
+not finite on any rank is skipped on all of them (`synclr_ray.train.guards`).
 """
 
 import hashlib
@@ -19,7 +20,7 @@ import torch.distributed as dist
 
 from synclr_ray import storage
 from synclr_ray.config import Config
-from synclr_ray.train import checkpoint
+from synclr_ray.train import checkpoint, guards
 from synclr_ray.train.ingest import CaptionBatches, CropBatch
 from synclr_ray.train.masking import MaskGenerator
 from synclr_ray.train.objective import LOSS_TERMS, SynCLR
@@ -65,6 +66,14 @@ class MetricsLog:
         )  # fmt: skip
         self.lines.append(json.dumps(record))
         storage.write_text(self.uri, "\n".join(self.lines) + "\n")
+
+
+def _sum_over_ranks(values: list[float], device: torch.device) -> list[float]:
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
 
 
 def _mean_over_ranks(values: dict[str, float], device: torch.device) -> dict[str, float]:
@@ -114,6 +123,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     if state.step >= stop_step:
         return
+    health = guards.Guards(tcfg, run_dir, stop_step, last_checkpoint=state.step or None)
     window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
     ready = time.perf_counter()
     for epoch, index, batch in batches.stream(state.epoch, state.batch_in_epoch):
@@ -123,21 +133,36 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if masks is not None:
             batch_masks = global_batch_masks(masks, batch.num_images, step_seed(cfg.seed, state.step, "masks"), rank,
                                              world)  # fmt: skip
-        out = train_step(model, module, optimizer, batch, batch_masks, values, autocast, device, tcfg.optim.grad_clip,
-                         step_seed(cfg.seed, state.step, rank))  # fmt: skip
+        out, skipped = train_step(model, module, optimizer, batch, batch_masks, values, autocast, device,
+                                  tcfg.optim.grad_clip, step_seed(cfg.seed, state.step, rank),
+                                  force_nan=state.step + 1 in tcfg.test_nan_loss_steps)  # fmt: skip
         state.step, state.epoch, state.batch_in_epoch = state.step + 1, epoch, index + 1
         window_images += batch.num_images * world
+        for caption_id, image_index, reason in batch.bad_records:
+            log.warning("rank %d: caption %s image %d could not be decoded (%s): replaced by another image of "
+                        "its caption", rank, caption_id, image_index, reason)  # fmt: skip
+        if skipped and rank == 0:
+            log.warning("step %d: non-finite loss, step skipped (no optimiser or EMA update)", state.step)
+        bad, images = _sum_over_ranks([len(batch.bad_records), batch.num_images], device)
+        example = "caption {} image {}: {}".format(*batch.bad_records[0]) if batch.bad_records else None
+        stop = health.update(state, skipped, int(bad), int(images), example)
+        if stop is not None:
+            if rank == 0:
+                guards.record_stop(run_dir, state.step, stop)
+            return
         if state.step % tcfg.log_every == 0 or state.step == stop_step:
             elapsed = time.perf_counter() - window_start
             record = {"step": state.step, **_mean_over_ranks(out, device), "lr": values.lr,
                       "weight_decay": values.weight_decay, "momentum": values.momentum,
                       "teacher_temp": values.teacher_temp, "images_per_s": window_images / elapsed,
-                      "data_wait": window_wait / elapsed, "epoch": state.epoch}  # fmt: skip
+                      "data_wait": window_wait / elapsed, "epoch": state.epoch,
+                      "skipped_steps": state.skipped_steps, "bad_records": state.bad_records}  # fmt: skip
             if metrics is not None:
                 metrics.write(record)
             window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
         if state.step % tcfg.checkpoint_every == 0 or state.step == stop_step:
-            checkpoint.report({"step": state.step}, module, optimizer, state, rank)
+            checkpoint.report({"step": state.step}, module, optimizer, state, rank, run_dir)
+            health.last_checkpoint = state.step
         if state.step == stop_step:
             break
         ready = time.perf_counter()
@@ -154,22 +179,39 @@ def train_step(
     device: torch.device,
     grad_clip: float,
     seed: int,
-) -> dict[str, float]:
-    """One optimiser step and EMA update on this rank's batch and iBOT ``masks``; returns the loss terms.
+    force_nan: bool = False,
+) -> tuple[dict[str, float], bool]:
+    """One optimiser step and EMA update on this rank's batch and iBOT ``masks``; returns the loss terms
+    and whether the step was skipped.
 
-    ``seed`` seeds the rank's own random draws (drop path).
+    ``seed`` seeds the rank's own random draws (drop path). A loss or gradient norm that is not finite
+    on any rank skips the update on every rank (DDP ranks must stay identical). ``force_nan`` (the
+    ``train.test_nan_loss_steps`` hook) makes the loss NaN.
     """
     torch.manual_seed(seed)
     batch_masks = masks.to(device) if masks is not None else None
     local_crops = batch.local_crops.to(device).float() if batch.local_crops is not None else None
     _set_schedule(optimizer, values)
+    # Forward passes may update buffers (none with the LayerNorm heads, but a backbone may have some): a skipped
+    # step restores them too.
+    buffers = [(buffer, buffer.clone()) for buffer in module.buffers()]
     with autocast:
         out = model(batch.global_crops.to(device).float(), local_crops, batch.labels.to(device), batch_masks,
                     values.teacher_temp)  # fmt: skip
+    if force_nan:
+        out["loss"] = out["loss"] * float("nan")
     optimizer.zero_grad(set_to_none=True)
-    out["loss"].backward()
+    out["loss"].backward()  # on every rank, finite or not: DDP's gradient all-reduce needs all of them
+    finite = bool(torch.isfinite(out["loss"].detach()))
     if grad_clip:
-        torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
-    optimizer.step()
-    module.update_teacher(values.momentum)
-    return {name: float(value.detach()) for name, value in out.items()}
+        finite &= bool(torch.isfinite(torch.nn.utils.clip_grad_norm_(module.parameters(), grad_clip)))
+    skipped = _sum_over_ranks([0.0 if finite else 1.0], device)[0] > 0
+    if skipped:
+        optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            for buffer, before in buffers:
+                buffer.copy_(before)
+    else:
+        optimizer.step()
+        module.update_teacher(values.momentum)
+    return {name: float(value.detach()) for name, value in out.items()}, skipped

@@ -6,6 +6,8 @@ re-exports. ``steps`` stops a run early at that step of the configured schedule
 """
 
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -15,13 +17,15 @@ from ray.data import ExecutionOptions
 from ray.train import Checkpoint, CheckpointConfig, DataConfig, FailureConfig, Result, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
-from synclr_ray import storage
+from synclr_ray import exports, storage
 from synclr_ray.cluster import init_ray, label_selector
 from synclr_ray.config import Config
 from synclr_ray.encoder import export_encoder
+from synclr_ray.leases import holds_lease
 from synclr_ray.runroot import RunRoot, save_config
+from synclr_ray.train import guards
 from synclr_ray.train.backbone import backbone_model_args
-from synclr_ray.train.checkpoint import load_checkpoint
+from synclr_ray.train.checkpoint import TrainState, load_checkpoint
 from synclr_ray.train.ingest import IMAGE_COLUMNS
 from synclr_ray.train.loop import train_loop_per_worker
 from synclr_ray.train.objective import SynCLR
@@ -50,7 +54,8 @@ def fit(
     ``storage_uri`` (local or s3://) is the Ray Train run directory: checkpoints, ``metrics.jsonl``
     and ``config.yaml``. A run there already resumes from its latest checkpoint. ``epoch_clock``
     is the clock of a ``shuffled_rows`` dataset (the ranks post their epoch on it). Raises the
-    training error if the run failed after ``train.max_failures`` restarts.
+    training error if the run failed after ``train.max_failures`` restarts, and `TrainingStopped`
+    if a guard stopped it (too many non-finite losses in a row, or undecodable images).
     """
     tcfg = cfg.train
     stop_step = _stop_step(cfg, steps)
@@ -78,25 +83,37 @@ def fit(
         datasets={"train": dataset},
         dataset_config=DataConfig(execution_options=execution),
     )
+    guards.clear_stop(storage_uri)
     result = trainer.fit()
     if result.error is not None:
         raise result.error
+    guards.raise_if_stopped(storage_uri)
     return result
 
 
-def export_checkpoint(cfg: Config, checkpoint: Checkpoint, export_uri: str) -> int:
-    """Export the teacher backbone of a training checkpoint as a timm encoder; returns the checkpoint's step."""
+def export_checkpoint(cfg: Config, checkpoint: Checkpoint, export_root: str) -> tuple[TrainState, str]:
+    """Publish the teacher backbone of a training checkpoint as a new version of ``export_root`` (timm
+    weights, config and the resolved config); returns the checkpoint's state and the version's URI.
+
+    Non-finite weights are refused: nothing is published from them.
+    """
     model = SynCLR(cfg.train)
     with checkpoint.as_directory() as directory:
         state = load_checkpoint(directory, model)
     size = cfg.train.crops.global_size
-    export_encoder(
-        model.teacher_backbone, export_uri, image_size=size, model_args=backbone_model_args(cfg.train.backbone, size)
-    )
-    save_config(cfg, export_uri)
-    return state.step
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            export_encoder(
+                model.teacher_backbone, tmp, image_size=size, model_args=backbone_model_args(cfg.train.backbone, size)
+            )
+        except ValueError as exc:
+            raise ValueError(f"checkpoint {checkpoint.path} (step {state.step}): {exc}") from None
+        save_config(cfg, tmp)
+        version = exports.publish(Path(tmp), export_root, state.step)
+    return state, version
 
 
+@holds_lease("train")
 def run_pretrain(cfg: Config, root: str, images_uri: str | None = None, steps: int | None = None) -> dict[str, Any]:
     """Pretrain on ``images_uri`` (default ROOT/images) with Ray Train storage ROOT/train; export to ROOT/export."""
     run = RunRoot(root)
@@ -110,6 +127,7 @@ def run_pretrain(cfg: Config, root: str, images_uri: str | None = None, steps: i
     result = fit(cfg, dataset, run.train, steps, epoch_clock=clock)
     if result.checkpoint is None:
         raise RuntimeError(f"training under {run.train} produced no checkpoint")
-    step = export_checkpoint(cfg, result.checkpoint, run.export)
-    log.info("exported the teacher encoder at step %d to %s", step, run.export)
-    return {"step": step, "train": run.train, "checkpoint": result.checkpoint.path, "export": run.export}
+    state, version = export_checkpoint(cfg, result.checkpoint, run.export)
+    log.info("exported the teacher encoder at step %d to %s", state.step, version)
+    return {"step": state.step, "train": run.train, "checkpoint": result.checkpoint.path, "export": version,
+            "skipped_steps": state.skipped_steps, "bad_records": state.bad_records}  # fmt: skip

@@ -1,14 +1,19 @@
+import time
+
 import pytest
 from ray.data import ActorPoolStrategy
 
+from synclr_ray.captions.engines import resolve_model
 from synclr_ray.captions.engines.vllm import (
     ENGINE_STAGE,
+    GIB,
     build_vllm_processor,
     from_response,
     processor_config,
     sampling_params,
     to_request,
 )
+from synclr_ray.captions.stage import marked_dataset
 from synclr_ray.config import load_config
 
 
@@ -31,9 +36,23 @@ def test_processor_config_is_plain_completion_tp1(cfg):
     assert pc.engine_kwargs["tensor_parallel_size"] == 1
     assert pc.engine_kwargs["max_model_len"] == cfg.captions.vllm.max_model_len
     assert pc.batch_size == cfg.captions.batch_size and pc.accelerator_type == "A10G"
-    assert pc.model_source.endswith("tiny-llm-v1")
+    assert pc.model_source == resolve_model("tiny")
     s3 = processor_config(load_config("tiny", ["captions.model=s3://bucket/llama"]).captions)
     assert s3.model_source == "s3://bucket/llama"  # Ray downloads it on each GPU node
+
+
+def test_engine_placement_follows_num_cpus_and_num_gpus(cfg):
+    cpu = processor_config(cfg.captions)  # the tiny preset: num_gpus 0
+    assert cpu.placement_group_config["bundles"] == [{"CPU": cfg.captions.num_cpus, "GPU": 0}]
+    assert cpu.engine_kwargs["kv_cache_memory_bytes"] == int(cfg.captions.vllm.cpu_kv_cache_gib * GIB)
+    gpu = processor_config(load_config("paper-vitb16").captions)
+    assert gpu.placement_group_config["bundles"] == [{"CPU": 1.0, "GPU": 1.0}]
+    assert "kv_cache_memory_bytes" not in gpu.engine_kwargs  # on GPUs vLLM sizes it from gpu_memory_utilization
+
+
+def test_a_missing_model_directory_is_refused_before_anything_starts(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"captions.model: no model directory at {tmp_path}/llama"):
+        processor_config(load_config("tiny", [f"captions.model={tmp_path}/llama"]).captions)
 
 
 def test_pre_and_post_processing(cfg):
@@ -55,4 +74,16 @@ def test_processor_pins_an_autoscaling_engine_pool_to_generation_nodes(cfg, ray_
     assert isinstance(kw["compute"], ActorPoolStrategy)
     assert (kw["compute"].min_size, kw["compute"].max_size) == (1, 3)
     assert kw["fn_constructor_kwargs"]["engine_kwargs"]["tensor_parallel_size"] == 1
-    assert kw["fn_constructor_kwargs"]["model"].endswith("tiny-llm-v1")
+    assert kw["fn_constructor_kwargs"]["model"] == resolve_model("tiny")
+    assert kw["max_restarts"] == cfg.captions.vllm.max_restarts  # not Ray Data's endless replacement
+    assert (kw["num_cpus"], kw.get("num_gpus", 0)) == (cfg.captions.num_cpus, 0)
+
+
+def test_an_engine_no_node_can_host_fails_within_the_start_timeout(ray_cluster):
+    # A GPU engine on this CPU-only cluster: before the bound, it waited forever.
+    cfg = load_config("tiny", ["captions.engine=vllm", "captions.num_gpus=1", "captions.vllm.start_timeout_s=3",
+                               "captions.backgrounds=generic"])  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(Exception, match="Timed out while starting actors"):
+        marked_dataset(cfg, 0, 4).take_all()
+    assert time.monotonic() - started < 60

@@ -27,7 +27,7 @@ from synclr_ray.runroot import CONFIG_FILE, RunRoot
 pytestmark = pytest.mark.slow  # starts its own Ray head and submits a job (~40 s)
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ["captions", "images", "pretrain", "probe", "pipeline"]
+STAGES = ["captions", "images", "pretrain", "probe", "pipeline", "transfer", "finetune", "segment"]
 RAY_CLI = str(Path(sys.executable).parent / "ray")
 HEAD_PORTS = [
     "port",
@@ -101,15 +101,19 @@ class Head(NamedTuple):
 
 @pytest.fixture(scope="module")
 def ray_head() -> Iterator[Head]:
-    """A real local head from `ray start --head --block` with its own temp dir, ports and auth token.
+    """A real local head from `ray start --head --block` with its own temp dir, ports and token auth.
 
     It runs in its own process group, which is terminated at the end: only this head stops.
     """
     temp_dir = tempfile.mkdtemp(prefix="rayjob-", dir="/tmp")
     ports = {name: _free_port() for name in HEAD_PORTS}
     token = secrets.token_hex(32)
+    # As on the VM clusters (cluster/*.yaml): token auth on, the token in a file Ray reads.
+    token_file = Path(temp_dir) / "auth_token"
+    token_file.write_text(token)
+    token_file.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token)  # Ray's default for new clusters, with our own token
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_file))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `python` is this venv's
     cmd = [RAY_CLI, "start", "--head", "--block", f"--temp-dir={temp_dir}", "--num-cpus=8", "--disable-usage-stats"]
     cmd += [
@@ -181,3 +185,36 @@ def test_ray_job_submit_runs_the_caption_job(ray_head, s3_bucket):
     table = pads.dataset([storage.filesystem(f)[1] for f in files], filesystem=fs, format="parquet").to_table()
     assert table.num_rows == 6
     assert all(text.strip() for text in table.column("caption").to_pylist())
+
+
+def _submit(head: Head, env: dict[str, str], code: str, *options: str) -> subprocess.CompletedProcess:
+    """`ray job submit ... -- python -c CODE` as a user types it."""
+    cmd = [RAY_CLI, "job", "submit", f"--address={head.url}", "--no-wait", *options, "--", "python", "-c", code]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("credentials", ["none", "wrong token"])
+def test_ray_job_submit_without_the_token_is_refused(ray_head, credentials, tmp_path):
+    """The job API runs code by design: with token auth on, a client without the token submits nothing."""
+    env = {k: v for k, v in ray_head.env.items() if not k.startswith("RAY_AUTH")}
+    env["HOME"] = str(tmp_path)  # no ~/.ray/auth_token of the machine's user either
+    if credentials == "wrong token":
+        env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+    before = len(ray_head.client().list_jobs())
+    result = _submit(ray_head, env, "print('should never run')")
+    assert result.returncode != 0
+    expected = "Authentication required" if credentials == "none" else "Invalid authentication token"
+    assert expected in result.stdout + result.stderr, result.stdout + result.stderr
+    assert len(ray_head.client().list_jobs()) == before
+
+
+def test_ray_job_submit_with_the_token_runs(ray_head):
+    submission_id = f"synclr-auth-{uuid.uuid4().hex[:8]}"
+    result = _submit(ray_head, ray_head.env, "print('token ok')", f"--submission-id={submission_id}")
+    assert result.returncode == 0, result.stderr
+    client = ray_head.client()
+    deadline = time.monotonic() + 120
+    while (status := client.get_job_status(submission_id)) not in {JobStatus.SUCCEEDED, JobStatus.FAILED}:
+        assert time.monotonic() < deadline, f"job still {status}"
+        time.sleep(1)
+    assert status == JobStatus.SUCCEEDED and "token ok" in client.get_job_logs(submission_id)

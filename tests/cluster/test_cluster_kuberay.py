@@ -5,6 +5,7 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
 import ray
 import yaml
 
@@ -112,3 +113,96 @@ def test_embedding_replaces_only_the_block():
     doc = yaml.safe_load(updated)
     assert doc["spec"]["serveConfigV2"] == "applications:\n- name: a\n\n  args: {}\n"
     assert doc["spec"]["rayClusterConfig"] == {"x": 1}
+
+
+def _cluster_specs() -> dict[str, dict]:
+    return {
+        "raycluster.yaml": _manifest("raycluster.yaml")["spec"],
+        "rayservice.yaml": _manifest("rayservice.yaml")["spec"]["rayClusterConfig"],
+    }
+
+
+def _templates(spec: dict) -> list[dict]:
+    return [g["template"] for g in (spec["headGroupSpec"], *spec["workerGroupSpecs"])]
+
+
+def _all_docs(name: str) -> list[dict]:
+    return list(yaml.safe_load_all((KUBERAY / name).read_text()))
+
+
+@pytest.mark.parametrize("name", ["raycluster.yaml", "rayservice.yaml"])
+def test_ray_token_auth_is_on_and_no_secret_is_an_env_var(name):
+    spec = _cluster_specs()[name]
+    assert spec["authOptions"] == {"mode": "token"}, "KubeRay creates the token Secret and hands it to every pod"
+    for template in _templates(spec):
+        for container in template["spec"]["containers"]:
+            names = [env["name"] for env in container.get("env", [])]
+            assert not [n for n in names if "TOKEN" in n or "SECRET" in n or "KEY" in n], names
+
+
+@pytest.mark.parametrize("name", ["raycluster.yaml", "rayservice.yaml"])
+def test_pods_run_non_root_without_privileges_on_a_read_only_root(name):
+    for template in _templates(_cluster_specs()[name]):
+        pod = template["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False and security["capabilities"] == {"drop": ["ALL"]}
+            assert security["readOnlyRootFilesystem"] is True
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            assert "emptyDir" in volumes[mounts["/tmp"]], "Ray's session dir needs a writable /tmp"
+            assert "emptyDir" in volumes[mounts["/home/ray/.cache"]], "models are cached under ~/.cache"
+
+
+def test_serve_replicas_read_their_token_from_a_mounted_secret():
+    service = _manifest("rayservice.yaml")["spec"]
+    (app,) = yaml.safe_load(service["serveConfigV2"])["applications"]
+    scfg = load_config(app["args"]["config"], app["args"]["overrides"]).serve
+    assert scfg.auth == "required" and scfg.host == "0.0.0.0"
+    token_dir = str(Path(scfg.auth_token_file).parent)
+    for group in service["rayClusterConfig"]["workerGroupSpecs"]:
+        pod = group["template"]["spec"]
+        (container,) = pod["containers"]
+        (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == token_dir]
+        assert mount["readOnly"] is True
+        (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+        assert volume["secret"]["secretName"] == "synclr-serve-token"
+        assert volume["secret"]["defaultMode"] & 0o007 == 0, "not world-readable"
+
+
+def test_network_policies_admit_the_dashboard_from_the_operator_and_serve_from_clients_only():
+    policies = {
+        p["spec"]["podSelector"]["matchLabels"]["synclr-ray/cluster"]: p for p in _all_docs("networkpolicy.yaml")
+    }
+    for name, spec in _cluster_specs().items():
+        labels = {t["metadata"]["labels"]["synclr-ray/cluster"] for t in _templates(spec)}
+        assert len(labels) == 1, f"{name}: every pod of a cluster carries the same synclr-ray/cluster label"
+        policy = policies[labels.pop()]["spec"]
+        assert policy["policyTypes"] == ["Ingress"]
+        by_port = {}
+        for rule in policy["ingress"]:
+            assert rule.get("from"), "a rule without `from` admits everyone"
+            ports = [p["port"] for p in rule.get("ports", [])] or ["any"]
+            for port in ports:
+                by_port.setdefault(port, []).extend(rule["from"])
+        own = {"podSelector": {"matchLabels": policy["podSelector"]["matchLabels"]}}
+        assert by_port["any"] == [own], "only the cluster's own pods reach every port"
+        (operator,) = by_port[8265]
+        assert operator["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "kuberay-system"}
+        assert operator["podSelector"]["matchLabels"] == {"app.kubernetes.io/component": "kuberay-operator"}
+        if name == "rayservice.yaml":
+            (clients,) = by_port[8000]
+            assert set(clients) == {"namespaceSelector"} and clients["namespaceSelector"]["matchLabels"]
+        assert set(by_port) <= {"any", 8265, 8000}
+
+
+def test_rayjob_is_submitted_by_the_operator_and_pods_use_their_own_accounts():
+    assert _manifest("rayjob.yaml")["spec"]["submissionMode"] == "HTTPMode"
+    accounts = {a["metadata"]["name"]: a for a in _all_docs("serviceaccounts.yaml")}
+    assert accounts["synclr-ray-worker"]["automountServiceAccountToken"] is False
+    for spec in _cluster_specs().values():
+        assert spec["headGroupSpec"]["template"]["spec"]["serviceAccountName"] == "synclr-ray-head"
+        assert {g["template"]["spec"]["serviceAccountName"] for g in spec["workerGroupSpecs"]} == {"synclr-ray-worker"}
+    assert set(accounts) == {"synclr-ray-head", "synclr-ray-worker"}

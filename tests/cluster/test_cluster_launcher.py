@@ -73,3 +73,59 @@ def test_cluster_image_builds_on_the_same_ray():
         for name in copied.split():
             assert (REPO / name).exists(), f"cluster/Dockerfile copies {name}, which is missing"
     assert "requirements-gpu.txt" in dockerfile
+
+
+def _commands(config: dict, key: str) -> list[str]:
+    return [" ".join(str(cmd).split()) for cmd in config.get(key, [])]
+
+
+@pytest.mark.parametrize("path", LAUNCHER_YAMLS, ids=lambda p: p.name)
+def test_no_vm_cluster_exposes_the_dashboard_or_starts_without_token_auth(path):
+    """The dashboard and job API (code execution by design) stay on loopback, and every node runs Ray
+    with token auth, the token written from the cloud's secret store to the file Ray reads before `ray start`."""
+    config = _load(path)
+    text = json.dumps(config)  # what the launcher runs, comments aside
+    assert "0.0.0.0" not in text, "nothing may bind every interface"
+    assert "RAY_AUTH_TOKEN=" not in text and "RAY_AUTH_MODE=disabled" not in text, "no token in the YAML"
+    assert "--env RAY_AUTH_MODE=token" in config["docker"]["run_options"]
+    store = config["provider"]["type"]
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        commands = _commands(config, key)
+        starts = [i for i, cmd in enumerate(commands) if re.search(r"\bray start\b", cmd)]
+        fetch = [
+            i
+            for i, cmd in enumerate(commands)
+            if re.fullmatch(rf"python -m synclr_ray.secrets {store}:\S+ ~/.ray/auth_token", cmd)
+        ]
+        assert len(starts) == 1 and fetch and fetch[0] < starts[0], (key, commands)
+        assert "--dashboard-host" not in commands[starts[0]] or "--dashboard-host=127.0.0.1" in commands[starts[0]]
+    (head_start,) = [cmd for cmd in _commands(config, "head_start_ray_commands") if "ray start" in cmd]
+    assert "--dashboard-host=127.0.0.1" in head_start
+
+
+@pytest.mark.parametrize("path", LAUNCHER_YAMLS, ids=lambda p: p.name)
+def test_every_node_type_has_its_own_scoped_identity(path):
+    """Head and workers each run as an identity of cluster/iam/ (workers too: they read models, write shards)."""
+    config = _load(path)
+    types = config["available_node_types"]
+    head = config["head_node_type"]
+    if config["provider"]["type"] == "aws":
+        iam = _load(REPO / "cluster" / "iam" / "aws.yaml")["Resources"]
+        names = {"head": iam["HeadProfile"]["Properties"]["InstanceProfileName"]}
+        names["worker"] = iam["WorkerProfile"]["Properties"]["InstanceProfileName"]
+        identity = {name: t["node_config"]["IamInstanceProfile"]["Name"] for name, t in types.items()}
+        run_options = config["docker"]["run_options"]
+        assert f"--env AWS_REGION={config['provider']['region']}" in run_options, "the secrets client needs the region"
+    else:
+        script = (REPO / "cluster" / "iam" / "gcp.sh").read_text()
+        names = {role: f"synclr-ray-{role}@PROJECT_ID.iam.gserviceaccount.com" for role in ("head", "worker")}
+        assert all(f"synclr-ray-{role}" in script for role in names)
+        identity = {name: t["node_config"]["serviceAccounts"][0]["email"] for name, t in types.items()}
+    assert identity[head] == names["head"]
+    assert all(identity[name] == names["worker"] for name in types if name != head)
+
+
+def test_cluster_image_runs_as_a_non_root_user():
+    users = re.findall(r"^USER (\S+)$", (REPO / "cluster" / "Dockerfile").read_text(), re.MULTILINE)
+    uid = users[-1].split(":")[0]
+    assert uid.isdigit() and int(uid) != 0, "a numeric non-root uid, which Kubernetes' runAsNonRoot can verify"

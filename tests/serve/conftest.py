@@ -1,5 +1,5 @@
-"""One Serve instance on a free loopback port for the serve tests: an open fp32 app and a token-protected
-one at the default precision (auto: bf16 on CPUs with native bf16)."""
+"""One Serve instance on a free loopback port for the serve tests: an open fp32 app (serve.auth none, the
+loopback default) and a token-protected one at the default precision (auto: bf16 on CPUs with native bf16)."""
 
 import socket
 from collections.abc import Iterator
@@ -15,6 +15,7 @@ from synclr_ray.encoder import Encoder, export_encoder, load_encoder
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "s3cret-token-for-tests"
+PROXY_TIMEOUT_S = 30
 LIMITS = [
     "serve.max_batch_size=8",
     "serve.max_ongoing_requests=32",
@@ -22,7 +23,10 @@ LIMITS = [
     "serve.num_cpus=0.5",
     "serve.max_images_per_request=4",
     "serve.max_body_bytes=200000",
+    "serve.max_image_side=2000",
+    "serve.max_aspect_ratio=8",
     "serve.max_image_pixels=40000",
+    "serve.max_request_pixels=100000",
 ]
 
 
@@ -60,8 +64,10 @@ def server(ray_cluster: None, export_dir: str, tmp_path_factory: pytest.TempPath
     open_args = AppArgs.model_validate(
         {**spec["args"], "encoder": export_dir, "overrides": [*LIMITS, "serve.precision=fp32"]}
     )
-    secure_args = open_args.model_copy(update={"overrides": [*LIMITS, f"serve.auth_token_file={token_file}"]})
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    secure_args = open_args.model_copy(
+        update={"overrides": [*LIMITS, "serve.auth=required", f"serve.auth_token_file={token_file}"]}
+    )
+    serve.start(http_options={"host": "127.0.0.1", "port": port, "request_timeout_s": PROXY_TIMEOUT_S})
     try:
         serve.run_many(
             [

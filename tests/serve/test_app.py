@@ -9,9 +9,12 @@ import zlib
 import httpx
 import numpy as np
 import pytest
+import timm
+import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
-from synclr_ray.encoder import fastest_precision
+from synclr_ray.encoder import export_encoder, fastest_precision
 
 
 def b64(data: bytes) -> str:
@@ -57,13 +60,18 @@ def test_embeddings_equal_in_process_features(server):
     np.testing.assert_allclose(normalized, server.encoder.embed(images[:1], normalize=True), atol=1e-4)
 
 
-def test_model_info_and_health(server):
+def test_model_info_and_health(server, export_dir):
     info = httpx.get(f"{server.url}/v1/model").json()
     assert info["architecture"] == "vit_tiny_patch16_224"
     assert (info["image_size"], info["feature_dim"]) == (32, 64)
     assert info["digest"] == server.encoder.info["digest"]
+    assert info["id"] == f"vit_tiny_patch16_224@{info['digest'][:19]}"  # names the weights, not their storage
+    assert export_dir not in httpx.get(f"{server.url}/v1/model").text
+    embedded = post(server.url, json={"images": [b64(png(random_image(0)))]}).json()
+    assert embedded["model"] == info["id"]
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
     assert "/v1/embeddings" in httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    assert "swagger-ui" in httpx.get(f"{server.url}/docs").text
 
 
 def test_concurrent_requests_keep_order_and_form_batches(server):
@@ -135,6 +143,22 @@ BAD_REQUESTS = {
     "body too large": (dict(json={"images": ["A" * 250_000]}), 413, "body"),
     "image too large": (dict(json={"images": [b64(png(Image.new("RGB", (250, 250))))]}), 413, "250x250"),
     "decompression bomb": (dict(json={"images": [b64(bomb_png(60_000, 60_000))]}), 413, "pixels"),
+    "bomb by side": (dict(json={"images": [b64(bomb_png(1_000_000, 16))]}), 413, "per side (serve.max_image_side)"),
+    "bomb by aspect ratio": (
+        dict(json={"images": [b64(png(Image.new("L", (1600, 16))))]}),
+        422,
+        "images[0]: 1600x16 has an aspect ratio of 100:1",
+    ),
+    "request pixel budget": (
+        dict(json={"images": [b64(png(Image.new("RGB", (170, 170))))] * 4}),
+        413,
+        "images[3]: images[0..3] add up to 115600 pixels",
+    ),
+    "integer too long for JSON": (
+        dict(content=b'{"images": [' + b"1" * 5000 + b"]}", headers={"content-type": "application/json"}),
+        400,
+        "JSON",
+    ),
     "wrong content type": (dict(content=b"images=1", headers={"content-type": "text/plain"}), 415, "content-type"),
 }
 
@@ -157,9 +181,13 @@ def test_auth(server):
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {server.token}"}):
         r = post(server.secure_url, json=payload, headers=headers)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
-        assert httpx.get(f"{server.secure_url}/v1/model", headers=headers).status_code == 401
-    ok = post(server.secure_url, json=payload, headers={"Authorization": f"Bearer {server.token}"})
+        for route in ("/v1/model", "/openapi.json", "/docs"):
+            assert httpx.get(f"{server.secure_url}{route}", headers=headers).status_code == 401, route
+    auth = {"Authorization": f"Bearer {server.token}"}
+    ok = post(server.secure_url, json=payload, headers=auth)
     assert ok.status_code == 200 and len(ok.json()["embeddings"]) == 1
+    assert "/v1/embeddings" in httpx.get(f"{server.secure_url}/openapi.json", headers=auth).json()["paths"]
+    assert "/secure/openapi.json" in httpx.get(f"{server.secure_url}/docs", headers=auth).text
     assert httpx.get(f"{server.secure_url}/healthz").status_code == 200  # probes need no token
 
 
@@ -174,3 +202,28 @@ def test_default_precision_is_the_fastest_and_close_to_fp32(server):
     exact = np.array(post(server.url, json=payload).json()["embeddings"])
     np.testing.assert_allclose(exact, server.encoder.embed(images, pool="mean", normalize=True), atol=1e-4)
     assert ((fast * exact).sum(1) > 0.999).all()  # unit vectors: cosine similarity
+
+
+@pytest.mark.slow  # Serve retries a failing replica three times, with back-off
+def test_a_model_with_nan_weights_never_becomes_ready(server, tmp_path):
+    """The replica's health check runs before it takes traffic: a broken export fails the deploy, naming why."""
+    from ray import serve
+
+    from serve.app import AppArgs, app
+
+    torch.manual_seed(0)
+    args = {"img_size": 32, "patch_size": 8, "depth": 1, "embed_dim": 32, "num_heads": 2}
+    vit = timm.create_model("vit_tiny_patch16_224", num_classes=0, **args).eval()
+    broken = export_encoder(vit, str(tmp_path / "export"), image_size=32, model_args=args)
+    # export_encoder refuses non-finite weights: break the file afterwards, as another tool might have.
+    weights = load_file(tmp_path / "export" / "model.safetensors")
+    weights["blocks.0.attn.qkv.weight"][0, 0] = float("nan")
+    save_file(weights, tmp_path / "export" / "model.safetensors")
+    try:
+        with pytest.raises(RuntimeError, match="Deploying application broken failed"):
+            serve.run(app(AppArgs(encoder=broken, overrides=["serve.num_cpus=0.5"])), name="broken", route_prefix="/b")
+        (deployment,) = serve.status().applications["broken"].deployments.values()
+        assert "health check: the encoder's features are not finite" in deployment.message
+    finally:
+        serve.delete("broken")
+    assert httpx.get(f"{server.url}/healthz").status_code == 200  # the other apps are untouched

@@ -1,6 +1,9 @@
 """``synclr embed`` against the running endpoint, and ``synclr serve`` refusing a bad encoder before starting."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,3 +48,13 @@ def test_serve_refuses_a_directory_without_an_export(tmp_path):
     result = CliRunner().invoke(app, ["serve", "--encoder", str(tmp_path)])
     assert isinstance(result.exception, FileNotFoundError)
     assert "model.safetensors" in str(result.exception)
+
+
+def test_serve_off_loopback_without_a_token_fails_before_starting(export_dir):
+    """As a user types it: one line naming the missing setting, and no Ray cluster started."""
+    synclr = str(Path(sys.executable).parent / "synclr")
+    cmd = [synclr, "serve", "--encoder", export_dir, "--set", "serve.host=0.0.0.0"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    (line,) = result.stderr.strip().splitlines()
+    assert "serve.host 0.0.0.0 is not loopback) but serve.auth_token_file is not set" in line

@@ -1,10 +1,11 @@
+import io
 import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import ray
 import torch
-from gratings import image_rows
+from gratings import caption_images, image_rows
 
 from synclr_ray.config import load_config
 from synclr_ray.train.ingest import CaptionBatches, crop_rows
@@ -53,8 +54,8 @@ def test_crops_depend_only_on_seed_epoch_and_caption(ray_cluster):
     assert full[3][2].caption_ids == full[0][2].caption_ids
     assert not torch.equal(full[3][2].global_crops, full[0][2].global_crops)
     ids, images = rows.column("caption_id").to_pylist()[:2], rows.column("images").to_pylist()[:2]
-    same, _ = crop_rows(ids, images, cfg, seed=0, epoch=0)
-    other, _ = crop_rows(ids, images, cfg, seed=1, epoch=0)
+    same, _, _ = crop_rows(ids, images, cfg, seed=0, epoch=0)
+    other, _, _ = crop_rows(ids, images, cfg, seed=1, epoch=0)
     assert torch.equal(torch.from_numpy(same), full[0][2].global_crops)
     assert not torch.equal(torch.from_numpy(other), full[0][2].global_crops)
 
@@ -70,3 +71,30 @@ def test_too_few_captions_for_a_batch_is_an_error(ray_cluster):
     cfg = _train_config("batch_captions=8")
     with pytest.raises(ValueError, match="at least 8 captions"):
         next(CaptionBatches(ray.data.from_arrow(image_rows(3, size=32)).iterator(), cfg, seed=0, rank=0).stream())
+
+
+def _png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_undecodable_images_are_counted_and_replaced_within_their_caption(ray_cluster):
+    cfg = _train_config("batch_captions=4", "loader_tasks=2")
+    rows = image_rows(4, size=32).to_pylist()
+    truncated = _png(caption_images(4, size=32)[1][2])
+    rows[1]["images"][2] = truncated[: len(truncated) // 2]
+    rows[3]["images"] = [b"not an image"] * 4  # nothing of this caption decodes
+    batch = next(CaptionBatches(ray.data.from_items(rows).iterator(), cfg, seed=0, rank=0).stream())[2]
+
+    assert [(c, i) for c, i, _ in batch.bad_records] == [("cap-00001", 2)] + [("cap-00003", i) for i in range(4)]
+    assert "truncated" in batch.bad_records[0][2] or "broken" in batch.bad_records[0][2]
+    assert batch.global_crops.shape == (16, 3, 64, 64) and batch.local_crops.shape == (32, 3, 32, 32)
+    crops = batch.global_crops
+    # Image 2 of caption 1 is another view of one of its caption's images: a real crop, not a copy.
+    assert crops[6].abs().sum() > 0 and all(not torch.equal(crops[6], crops[j]) for j in range(16) if j != 6)
+    # Caption 3 takes the crops and the label of a caption that decoded: positives of that caption, not negatives.
+    donor = batch.labels[12].item()
+    assert donor != 3 and batch.labels[12:].tolist() == [donor] * 4
+    assert torch.equal(crops[12:], crops[4 * donor : 4 * donor + 4])
+    assert torch.equal(batch.local_crops[24:], batch.local_crops[8 * donor : 8 * donor + 8])

@@ -69,8 +69,8 @@ def one_step(model: torch.nn.Module, module: SynCLR, cfg: TrainConfig, rank: int
             optimizer.state[param] = {"step": torch.tensor(float(STEP)), "exp_avg": torch.zeros_like(param),
                                       "exp_avg_sq": torch.full_like(param, 1e-6)}  # fmt: skip
     autocast = torch.autocast("cpu", enabled=False)
-    out = train_step(model, module, optimizer, batch, masks, values, autocast, torch.device("cpu"),
-                     cfg.optim.grad_clip, step_seed(SEED, STEP, rank))  # fmt: skip
+    out, _ = train_step(model, module, optimizer, batch, masks, values, autocast, torch.device("cpu"),
+                        cfg.optim.grad_clip, step_seed(SEED, STEP, rank))  # fmt: skip
     return {"losses": _mean_over_ranks(out, torch.device("cpu")), "masks": masks, "weights": module.state_dict()}
 
 

@@ -9,7 +9,7 @@ from gratings import write_image_rows
 from safetensors.torch import load, load_file
 from typer.testing import CliRunner
 
-from synclr_ray import storage
+from synclr_ray import exports, storage
 from synclr_ray.cli import app
 from synclr_ray.config import load_config
 from synclr_ray.encoder import load_encoder
@@ -61,7 +61,11 @@ def test_resume_on_s3_equals_straight_run_and_cli_exports(straight_run, s3_bucke
 
     straight, resumed = _final_checkpoint(straight_run / "train"), _s3_final_checkpoint(f"{root}/train")
     state = json.loads(storage.read_text(f"{resumed}/state.json"))
-    assert state == json.loads((straight / "state.json").read_text()) == {"step": 4, "epoch": 1, "batch_in_epoch": 2}
+    assert (
+        state
+        == json.loads((straight / "state.json").read_text())
+        == {"step": 4, "epoch": 1, "batch_in_epoch": 2, "skipped_steps": 0, "bad_records": 0, "records": 64}
+    )
     # Same data order and crops: the loss of every step matches, and so do the final weights.
     straight_losses = [m["loss"] for m in _metrics(straight_run / "train")]
     resumed_metrics = [json.loads(line) for line in storage.read_text(f"{root}/train/metrics.jsonl").splitlines()]
@@ -86,7 +90,7 @@ def test_export_loads_in_timm_with_the_teacher_features(straight_run):
     model = SynCLR(cfg)
     load_checkpoint(_final_checkpoint(straight_run / "train"), model)
     teacher = model.teacher_backbone.eval()
-    weights = straight_run / "export" / "model.safetensors"
+    weights = Path(exports.resolve(str(straight_run / "export"))) / "model.safetensors"
     plain = timm.create_model(
         cfg.backbone.name, pretrained=True, num_classes=0, pretrained_cfg_overlay={"file": str(weights)},
         **backbone_model_args(cfg.backbone, cfg.crops.global_size),
