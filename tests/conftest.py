@@ -36,6 +36,18 @@ def _tier_of(item: pytest.Item) -> str:
     return next((tier for tier in TIERS[1:] if item.get_closest_marker(tier)), "fast")
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    # .venv-vllm holds only what vLLM and the caption stage need, so the vllm tier imports only
+    # the modules that hold its tests (others may import libraries that venv lacks).
+    if (
+        config.getoption("--tier") == "vllm"
+        and collection_path.suffix == ".py"
+        and collection_path.name.startswith("test_")
+    ):
+        return "mark.vllm" not in collection_path.read_text()
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     tier = config.getoption("--tier")
     if tier is None:
