@@ -18,7 +18,7 @@ VLLM_STAMP := $(VLLM_VENV)/.installed
 INDEX_PIP = env -u PIP_FIND_LINKS -u PIP_CONSTRAINT -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null $(1)/bin/pip
 VLLM_LOCK_VENV := .venv-vllm-lock
 
-.PHONY: install install-vllm lock-vllm demo lint format test test-slow test-realsize test-vllm bench clean
+.PHONY: install install-vllm lock-vllm models demo lint format test test-slow test-realsize test-vllm bench clean
 
 $(STAMP): requirements.txt requirements-common.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -59,7 +59,11 @@ lock-vllm:
 	{ sed -n '/^#/p' requirements-vllm.txt; $(VLLM_LOCK_VENV)/bin/pip freeze --all | grep -v -E '^pip=='; } > requirements-vllm.txt.new
 	mv requirements-vllm.txt.new requirements-vllm.txt && rm -rf $(VLLM_LOCK_VENV)
 
-demo: $(STAMP)
+# The built-in stand-ins (tiny Llama, tiny SD 1.5, toy world data), built once per machine into the cache.
+models: $(STAMP)
+	@start=$$(date +%s); $(BIN)/synclr models; rc=$$?; echo "models: $$(( $$(date +%s) - start )) s"; exit $$rc
+
+demo: models
 	$(BIN)/synclr demo --root $(ROOT)
 
 lint: $(STAMP)

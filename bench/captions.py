@@ -1,6 +1,6 @@
 """Caption synthesis throughput side by side, on the tiny LLM:
 
-(a) the Ray Data stage (`marked_dataset`: planning, the actor pool's start-up and model load,
+(a) the Ray Data stage (`CaptionStage.marked`: planning, the actor pool's start-up and model load,
     batched generation, post-processing) on a local Ray cluster, end to end and in steady state
     (from its first output block on, i.e. without the one-off pool start-up that a long run amortises),
     once per engine in ``--engines``, on the same prompts: captions/s and output tokens/s (tokens of
@@ -28,12 +28,11 @@ import torch
 from ray.data import DataContext
 from transformers import AutoTokenizer
 
-from synclr_ray.captions.engines import resolve_model
+from synclr_ray import storage
 from synclr_ray.captions.engines.transformers import TransformersGenerator
-from synclr_ray.captions.stage import marked_dataset, prompt_dataset
+from synclr_ray.captions.stage import CaptionStage, prompt_dataset
 from synclr_ray.cluster import init_ray
 from synclr_ray.config import Config, load_config
-from synclr_ray.tiny.llm import tiny_llm_path
 
 
 def in_process(cfg: Config, prompts: list[dict], batch_size: int) -> float:
@@ -51,7 +50,9 @@ def ray_stage(cfg: Config, count: int, tokenizer) -> dict[str, float]:
     first output block on."""
     start = time.perf_counter()
     first_at, first_rows, first_tokens, tokens = None, 0, 0, 0
-    for batch in marked_dataset(cfg, 0, count).iter_batches(batch_size=None, batch_format="pyarrow"):
+    for batch in (
+        CaptionStage(cfg).marked(prompt_dataset(cfg, 0, count)).iter_batches(batch_size=None, batch_format="pyarrow")
+    ):
         texts = batch.column("caption").to_pylist()
         tokens += sum(len(ids) for ids in tokenizer(texts, add_special_tokens=False).input_ids)
         if first_at is None:
@@ -70,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=4096)
     parser.add_argument("--config", default="tiny")
-    parser.add_argument("--set", dest="overrides", action="append", default=["captions.backgrounds=generic"])
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
     have_vllm = importlib.util.find_spec("vllm") is not None
     parser.add_argument("--engines", default="transformers,vllm" if have_vllm else "transformers",
                         help="Engines run through the stage on the same prompts (vllm needs .venv-vllm).")  # fmt: skip
@@ -78,8 +79,7 @@ def main() -> None:
     engines = args.engines.split(",")
     logging.basicConfig(level=logging.WARNING)
     cfg = load_config(args.config, [*args.overrides, "captions.engine=transformers"])
-    tiny_llm_path()  # build outside every timing
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(cfg.captions.model))
+    tokenizer = AutoTokenizer.from_pretrained(storage.model_source(cfg.captions.model))  # built outside every timing
     torch.set_num_threads(max(1, int(cfg.captions.num_cpus)))
     init_ray(cfg.ray, _temp_dir=tempfile.mkdtemp(prefix="ray-bench-captions-"), log_to_driver=False)
     DataContext.get_current().enable_progress_bars = False

@@ -14,20 +14,20 @@ import argparse
 import logging
 import tempfile
 import time
-from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import ray
 import torch
 
+from synclr_ray import rows
+from synclr_ray.cluster import init_ray
 from synclr_ray.config import Config, load_config
 from synclr_ray.images.engine import ImageGenerator
 from synclr_ray.images.stage import run_images
 
 
 def caption_table(count: int) -> pa.Table:
-    """Caption rows with the caption stage's schema."""
+    """Caption rows (`rows.CAPTION_SCHEMA`)."""
     subjects = [
         "red fox",
         "lighthouse",
@@ -38,16 +38,15 @@ def caption_table(count: int) -> pa.Table:
         "steam train",
         "tulip field",
     ]
-    return pa.table(
-        {
-            "caption_id": [f"bench-{i:06d}" for i in range(count)],
-            "caption": [f"a photo of a {subjects[i % len(subjects)]} at dusk, number {i}" for i in range(count)],
-            "concept": [subjects[i % len(subjects)] for i in range(count)],
-            "concept_source": ["bench"] * count,
-            "template": ["c -> caption"] * count,
-            "seed": list(range(count)),
-        }
-    )
+    return rows.to_table(
+        [
+            {"caption_id": f"bench-{i:06d}", "index": i, "epoch": 0, "concept": subjects[i % len(subjects)],
+             "caption": f"a photo of a {subjects[i % len(subjects)]} at dusk, number {i}", "concept_source": "bench",
+             "template": "c", "seed": i}
+            for i in range(count)
+        ],
+        rows.CAPTION_SCHEMA,
+    )  # fmt: skip
 
 
 def in_process(cfg: Config, captions: pa.Table) -> float:
@@ -63,8 +62,7 @@ def in_process(cfg: Config, captions: pa.Table) -> float:
 def ray_stage(cfg: Config, captions: pa.Table) -> float:
     """(a): images/s of the whole stage, captions on disk to shards on disk."""
     root = tempfile.mkdtemp(prefix="bench-images-")
-    Path(root, "captions").mkdir()
-    pq.write_table(captions, f"{root}/captions/part-0.parquet")
+    rows.write_rows(f"{root}/captions", "part-0", captions, rows.CAPTION_SCHEMA)
     started = time.perf_counter()
     manifest = run_images(cfg, root)
     return manifest["images"] / (time.perf_counter() - started)
@@ -84,7 +82,7 @@ def main() -> None:
     cfg = load_config(args.config, ["ray.progress_bars=false", *args.overrides])
     captions = caption_table(args.captions)
 
-    ray.init(num_cpus=cfg.ray.num_cpus, include_dashboard=False, _temp_dir=tempfile.mkdtemp(prefix="ray-bench-images-"))
+    init_ray(cfg.ray, _temp_dir=tempfile.mkdtemp(prefix="ray-bench-images-"))
     try:
         before = in_process(cfg, captions)
         stage = ray_stage(cfg, captions)

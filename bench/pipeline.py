@@ -16,6 +16,7 @@ from pathlib import Path
 
 import ray
 
+from synclr_ray.cluster import init_ray
 from synclr_ray.config import load_config
 from synclr_ray.pipeline import run_pipeline
 from synclr_ray.runroot import RunRoot
@@ -34,19 +35,21 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="Dotted config override.")
     args = parser.parse_args()
     overrides = [
-        "captions.backgrounds=generic", "pipeline.write_through=true", "pipeline.epochs=8",
+        "pipeline.write_through=true",
         "train.batch_captions=8", f"train.steps={args.steps}", "train.log_every=5",
         f"train.checkpoint_every={args.steps}", "ray.progress_bars=false", *args.overrides,
     ]  # fmt: skip
     cfg = load_config("tiny", overrides)
     with tempfile.TemporaryDirectory() as tmp:
         streamed, staged = RunRoot(f"{tmp}/streamed"), RunRoot(f"{tmp}/staged")
+        init_ray(cfg.ray, _temp_dir=f"{tmp}/ray", log_to_driver=False)
         report = run_pipeline(cfg, streamed.root)
         run_pretrain(cfg, staged.root, images_uri=streamed.stream)
         ray.shutdown()
         stream_ips, stream_wait = trainer_numbers(streamed.train, skip=1)
         staged_ips, staged_wait = trainer_numbers(staged.train, skip=1)
     generated_ips = report["stages"]["images"]["rows_per_s"] * cfg.images.images_per_caption
+    print(f"\nstreaming run: {args.steps} steps in {report['seconds']:.0f} s, {report['executions']} plan execution(s)")
     print(f"\n{'':24}{'images/s':>10}{'data-wait':>11}")
     print(f"{'(a) streaming':24}{stream_ips:10.1f}{100 * stream_wait:10.1f}%")
     print(f"{'(b) pre-generated':24}{staged_ips:10.1f}{100 * staged_wait:10.1f}%")

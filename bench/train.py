@@ -23,8 +23,10 @@ from torch.utils.data import DataLoader, Dataset
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "train"))
 from gratings import write_image_rows
 
+from synclr_ray import rows
+from synclr_ray.cluster import init_ray
 from synclr_ray.config import Config, load_config
-from synclr_ray.train.ingest import IMAGE_COLUMNS, CropBatch, crop_rows
+from synclr_ray.train.ingest import CropBatch, crop_rows
 from synclr_ray.train.loop import global_batch_masks, step_seed, train_step
 from synclr_ray.train.masking import MaskGenerator
 from synclr_ray.train.objective import SynCLR
@@ -44,7 +46,7 @@ class CaptionRows(Dataset):
         return len(self.ids)
 
     def __getitem__(self, index: int):
-        g, local = crop_rows([self.ids[index]], [self.images[index].as_py()], self.cfg.train, self.cfg.seed, epoch=0)
+        g, local, _ = crop_rows([self.ids[index]], [self.images[index].as_py()], self.cfg.train, self.cfg.seed, epoch=0)
         return torch.from_numpy(g), torch.from_numpy(local), self.ids[index]
 
 
@@ -86,7 +88,9 @@ def dataloader_run(files: list[Path], cfg: Config, steps: int, warmup: int, work
 
 def ray_run(files: list[Path], cfg: Config, steps: int, warmup: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as run_dir:
-        dataset, clock = shuffled_rows([str(f) for f in files], IMAGE_COLUMNS, cfg.seed, cfg.train.shuffle_window)
+        dataset, clock = shuffled_rows(
+            [str(f) for f in files], rows.TRAINING_COLUMNS, cfg.seed, cfg.train.shuffle_window
+        )
         fit(cfg, dataset, f"{run_dir}/train", steps=warmup + steps, epoch_clock=clock)
         lines = (Path(run_dir) / "train" / "metrics.jsonl").read_text().splitlines()
     windows = [json.loads(line) for line in lines][1:]  # the first window holds the warmup
@@ -108,8 +112,10 @@ def main() -> None:
                                     "train.loader_tasks=2", "ray.progress_bars=false"])  # fmt: skip
     torch.set_num_threads(1)  # a Ray Train worker with 1 CPU computes on 1 thread too
     with tempfile.TemporaryDirectory() as tmp:
-        files = sorted(write_image_rows(Path(tmp) / "images", args.captions, files=4).glob("*.parquet"))
-        ray.init(num_cpus=cfg.ray.num_cpus, include_dashboard=False, _temp_dir=f"{tmp}/ray", log_to_driver=False)
+        files = [
+            Path(f) for f in rows.CommitLog(str(write_image_rows(Path(tmp) / "images", args.captions, files=4))).files()
+        ]
+        init_ray(cfg.ray, _temp_dir=f"{tmp}/ray", log_to_driver=False)
         try:
             results = {"ray": ray_run(files, cfg, args.steps, args.warmup)}
         finally:

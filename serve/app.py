@@ -2,7 +2,8 @@
 
 ``serve run serve/config.yaml`` and ``synclr serve --encoder URI`` both start it: ``app`` is the
 application builder that the config's ``import_path`` names, ``build_app`` the one the CLI calls.
-Routes: ``POST /v1/embeddings`` (JSON or multipart), ``GET /v1/model``, ``GET /healthz``, ``/docs``.
+Routes: ``POST /v1/embeddings`` (OpenAI's JSON, the original JSON, or multipart), ``GET /v1/models``
+(OpenAI's list), ``GET /v1/model``, ``GET /healthz``, ``/docs``.
 Every route but ``/healthz`` follows ``serve.auth``.
 """
 
@@ -11,7 +12,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from PIL import Image
@@ -25,11 +26,23 @@ from synclr_ray import exports, storage
 from synclr_ray.config import Config, ConfigError, load_config
 from synclr_ray.config.serve import ServeConfig
 from synclr_ray.encoder import WEIGHTS_FILE, load_encoder
-from synclr_ray.serving.api import REQUEST_BODY_DOC, EmbeddingResponse, ModelInfo, parse_request, public_model_id
+from synclr_ray.serving.api import (
+    REQUEST_BODY_DOC,
+    EmbeddingResponse,
+    ModelInfo,
+    parse_request,
+    public_model_id,
+)
 from synclr_ray.serving.auth import authorize, load_token
 from synclr_ray.serving.decode import decode_rgb, open_image
 from synclr_ray.serving.health import check_forward
 from synclr_ray.serving.limits import ImageLimits
+from synclr_ray.serving.openai_api import (
+    OpenAIEmbeddingResponse,
+    ServedModel,
+    embeddings_body,
+    install_error_handler,
+)
 
 APP_NAME = "synclr-embeddings"
 BATCH_SIZE_HEADER = "X-Batch-Size"
@@ -43,6 +56,7 @@ api = FastAPI(
     redoc_url=None,
     openapi_url=None,
 )
+install_error_handler(api)
 
 
 @serve.deployment
@@ -60,6 +74,7 @@ class EmbeddingServer:
         check_forward(self.encoder)  # a broken model never becomes ready
         self.health_error: str | None = None
         self.model_id = public_model_id(self.encoder.info)
+        self.served = ServedModel.of(self.encoder, self.model_id)
         # Each request decodes one image at a time on these few threads, so decoded pixels in
         # memory stay below threads x serve.max_image_pixels however many requests are open.
         self.decoder = ThreadPoolExecutor(max(1, math.ceil(cfg.num_cpus)), thread_name_prefix="decode")
@@ -106,28 +121,47 @@ class EmbeddingServer:
         authorize(request, self.token)
         return {**{key: self.encoder.info[key] for key in ModelInfo.model_fields}, "id": self.model_id}
 
-    @api.post("/v1/embeddings", response_model=EmbeddingResponse, openapi_extra=REQUEST_BODY_DOC)
+    @api.get("/v1/models")
+    async def models(self, request: Request) -> dict:
+        """OpenAI's model list: the one model this endpoint serves."""
+        authorize(request, self.token)
+        return {"object": "list", "data": [self.served.card()]}
+
+    @api.get("/v1/models/{model_id:path}")
+    async def model_by_id(self, model_id: str, request: Request) -> dict:
+        """OpenAI's model object, or 404 for another id."""
+        authorize(request, self.token)
+        if model_id != self.served.id:
+            raise HTTPException(404, f"model: {model_id!r} is not served here; GET /v1/models lists {self.served.id!r}")
+        return self.served.card()
+
+    @api.post(
+        "/v1/embeddings", response_model=EmbeddingResponse | OpenAIEmbeddingResponse, openapi_extra=REQUEST_BODY_DOC
+    )
     async def embeddings(self, request: Request) -> JSONResponse:
         """Embeddings of the request's images, in request order (header X-Batch-Size: largest batch used)."""
         authorize(request, self.token)
-        parsed = await parse_request(request, self.cfg)
+        parsed = await parse_request(request, self.cfg, self.served)
         loop = asyncio.get_running_loop()
         # Decoding is CPU work: off the event loop, so batches keep forming meanwhile.
-        images = await loop.run_in_executor(self.decoder, self._open_checked, parsed.images)
+        images = await loop.run_in_executor(self.decoder, self._open_checked, parsed.images, parsed.field)
         pixels = [
-            await loop.run_in_executor(self.decoder, self._preprocess, image, f"images[{i}]")
+            await loop.run_in_executor(self.decoder, self._preprocess, image, f"{parsed.field}[{i}]")
             for i, image in enumerate(images)
         ]
         results = await asyncio.gather(*(self._embed_image((image, parsed.pool)) for image in pixels))
         feats = torch.stack([row for row, _ in results])
         if parsed.normalize:
             feats = torch.nn.functional.normalize(feats, dim=-1)
-        body = {"model": self.model_id, "dim": int(feats.shape[1]), "embeddings": feats.tolist()}
+        if parsed.openai is not None:
+            body = embeddings_body(feats.numpy(), parsed.openai, self.served)
+        else:
+            body = {"model": self.model_id, "dim": int(feats.shape[1]), "embeddings": feats.tolist()}
         return JSONResponse(body, headers={BATCH_SIZE_HEADER: str(max(size for _, size in results))})
 
-    def _open_checked(self, images: list[bytes]) -> list[Image.Image]:
-        opened = [open_image(data, f"images[{i}]") for i, data in enumerate(images)]
-        self.limits.check([image.size for image in opened])
+    def _open_checked(self, images: list[bytes], name: str) -> list[Image.Image]:
+        opened = [open_image(data, f"{name}[{i}]") for i, data in enumerate(images)]
+        self.limits.check([image.size for image in opened], name)
         return opened
 
     def _preprocess(self, image: Image.Image, field: str) -> torch.Tensor:

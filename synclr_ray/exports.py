@@ -6,7 +6,7 @@ Layout of an export root such as ``ROOT/export`` (local or s3://)::
     step-00000300-1a2b3c4d/         one version: step and the first 8 hex digits of its content digest
         model.safetensors           timm weights
         config.json                 timm config
-        config.yaml                 the resolved synclr config
+        _config.yaml                the resolved synclr config
         _export.json                the version's manifest, written after every other file:
                                     step, digest, sha256 of each file
 

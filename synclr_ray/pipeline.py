@@ -1,149 +1,302 @@
-"""The streaming pipeline: concepts -> LLM captions -> diffusion images -> crops -> trainer.
+"""The streaming pipeline: prompt positions -> caption stage -> image stage -> trainer, in one execution.
 
-One lazy Ray Data plan feeds ``TorchTrainer`` ingest directly, with no materialised dataset in
-between: a generative model is the data source. Rows carry their generation ``epoch``; image
-seeds (and, with ``pipeline.fresh_captions``, the prompts themselves) depend on it, so every
-epoch trains on images never seen before. Generation is deterministic in (run seed, index,
-epoch), so a resumed run regenerates exactly the rows it skips.
+The stages are `Dataset -> Dataset` transforms (`CaptionStage`, `ImageStage`); this module chains
+them behind a source of prompt rows, adds bookkeeping (stage meters, the write-through) and feeds
+the chain to the trainer (`fit`). Nothing is materialised in between: the generators are the data
+source, their actor pools stay warm for the whole run, and the stream is as long as the training
+run needs (``train.steps x train.batch_captions``, with ``captions.oversample`` for the captions
+post-processing drops), so the plan executes once per training attempt. Generation runs ahead of
+training by at most `rows_in_flight` rows, so a fast LLM does not caption the whole run up front.
+
+Stream positions: position ``p`` plans the caption at index ``p`` (or ``p mod N`` in generation
+epoch ``p // N`` with ``pipeline.caption_cycle: N``), so a row's ``(epoch, index)`` key says where
+it stands. Checkpoints hold the position up to which every row was trained (`train.position`);
+a resumed run starts generating there: rows trained before the crash are never drawn again, and
+with the write-through on, rows drawn but not yet trained are replayed from ROOT/stream instead
+of drawn again.
 """
 
 import io
 import json
 import logging
+import math
 import time
+from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
-from ray.data import Dataset
+from ray.data import ActorPoolStrategy, Dataset, Datasource, ReadTask
+from ray.data.block import BlockMetadata
 
-from synclr_ray import storage
-from synclr_ray.captions.engines import generate
-from synclr_ray.captions.postprocess import mark_captions
+from synclr_ray import rows, storage
 from synclr_ray.captions.prompts import PromptPlanner
-from synclr_ray.captions.stage import (
-    CAPTION_COLUMNS,
-    PROMPT_COLUMNS,
-    keep_ok_rows,
-    prepare_backgrounds,
-    prompt_blocks,
-    prompt_planner,
-)
-from synclr_ray.cluster import init_ray
+from synclr_ray.captions.stage import CaptionStage, prepare_backgrounds, prompt_planner
 from synclr_ray.config import Config
-from synclr_ray.images.stage import image_dataset
+from synclr_ray.images.stage import ImageStage
 from synclr_ray.leases import holds_lease
 from synclr_ray.runroot import RunRoot, save_config
-from synclr_ray.train.stage import export_checkpoint, fit
+from synclr_ray.train.stage import PROBE_FILE, export_checkpoint, fit, stop_step
 
 log = logging.getLogger(__name__)
 
-METER_NAME = "synclr-stage-meter"
 BOOKKEEPING_CPUS = 0.25  # metering and write-through are I/O: no whole core each
+MAX_READ_TASKS = 10_000  # a longer stream plans more prompts per read task rather than more tasks
+ADMIT_POLL_S = 0.2
+
+
+class StreamPlan:
+    """Stream positions <-> row keys, for a stream that may cycle over ``cycle`` captions."""
+
+    def __init__(self, cycle: int | None) -> None:
+        self.cycle = cycle
+
+    def position(self, key: rows.Key) -> int:
+        epoch, index = key
+        return epoch * self.cycle + index if self.cycle else index
+
+    def keys(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(indices, epochs)`` of stream positions."""
+        if not self.cycle:
+            return positions, np.zeros_like(positions)
+        return positions % self.cycle, positions // self.cycle
+
+
+def rows_in_flight(cfg: Config) -> int:
+    """The most rows a stream holds generated but not yet trained: the trainers' prefetched batches,
+    the batch in training and the one each data iterator holds, a few batches for each generator
+    actor and a prompt block for each LLM actor. A crash generates at most these again."""
+    trainer = (cfg.train.prefetch_batches + 2) * cfg.train.batch_captions
+    images = 2 * cfg.images.batch_size * cfg.images.pool.max_size
+    return trainer + images + CaptionStage(cfg).block_rows * cfg.captions.pool.max_size
 
 
 @ray.remote(num_cpus=0)
-class StageMeter:
-    """Rows that left each stage since the pipeline started, and when the last of them did."""
+class StreamControl:
+    """The shared state of one streaming run: where generation starts, how far ahead of training it
+    may run, what the write-through has committed, the rows that left each stage, and how many
+    times the plan was executed.
 
-    def __init__(self) -> None:
+    Rank 0 of every training attempt calls `resume_at` with the stream position of the checkpoint
+    it restored, before any rank reads data, so the plan (which executes only once every rank reads)
+    always starts where training stands; it reports every trained batch (`trained`), and the source
+    plans a block only while fewer than `rows_in_flight` rows are generated or being generated but
+    not yet trained, so a fast LLM cannot run far ahead of the trainer.
+    """
+
+    def __init__(self, stream_uri: str | None, cycle: int | None, in_flight: int) -> None:
+        self.commits = rows.CommitLog(stream_uri) if stream_uri else None
+        self.positions = StreamPlan(cycle)
+        self.in_flight = in_flight
+        self.attempt = 0
+        self.executions = 0
         self.started = time.time()
         self.rows: dict[str, int] = {}
         self.last: dict[str, float] = {}
+        self._start(None)
 
-    def add(self, stage: str, rows: int) -> None:
-        self.rows[stage] = self.rows.get(stage, 0) + rows
+    def _frontier(self) -> int:
+        """The first position after the write-through's last committed row (every position before it is resolved)."""
+        entries = self.commits.entries() if self.commits else []
+        return max((self.positions.position(tuple(e["last"])) + 1 for e in entries), default=0)
+
+    def _plan(self, position: dict[str, Any] | None) -> dict[str, Any]:
+        start = self.positions.position(tuple(position["next"])) if position else 0
+        trained = sorted(self.positions.position(tuple(k)) for k in position["trained"]) if position else []
+        frontier = self._frontier()
+        return {"attempt": self.attempt, "generate_from": max(start, frontier), "replay": [start, frontier],
+                "trained": trained}  # fmt: skip
+
+    def _start(self, position: dict[str, Any] | None) -> None:
+        self.plan = self._plan(position)
+        self.trained_to = self.plan["replay"][0]  # positions before it are trained
+        self.admitted_to = self.resolved_to = self.plan["generate_from"]
+        self.captioned: set[int] = set()  # positions of captions not trained yet
+
+    def resume_at(self, position: dict[str, Any] | None) -> None:
+        """A training attempt starts from ``position`` (its checkpoint's, None for a fresh run)."""
+        self.attempt += 1
+        self._start(position)
+        log.info("stream: attempt %d generates from position %d", self.attempt, self.plan["generate_from"])
+
+    def trained(self, key: list[int]) -> None:
+        """Rank 0 trained the rows up to ``key``."""
+        self.trained_to = max(self.trained_to, self.positions.position(tuple(key)) + 1)
+        self.captioned = {p for p in self.captioned if p >= self.trained_to}
+
+    def admit(self, start: int, stop: int) -> bool:
+        """May the source plan positions ``[start, stop)`` now? Captions not trained yet, and positions
+        planned but not captioned yet (each may become a row), must stay under the in-flight limit."""
+        ahead = len(self.captioned) + max(0, self.admitted_to - self.resolved_to)
+        if ahead >= self.in_flight:
+            return False
+        self.admitted_to = max(self.admitted_to, stop)
+        return True
+
+    def current_plan(self, first_block: bool = False) -> dict[str, Any]:
+        """The plan of the current attempt; the read task of the first block counts an execution."""
+        self.executions += first_block
+        return self.plan
+
+    def commit(self, attempt: int, name: str, files: list[dict[str, Any]], first: list[int], last: list[int]) -> bool:
+        """Commit a write-through shard, unless an older attempt (a plan being torn down) wrote it."""
+        if attempt != self.attempt or self.commits is None:
+            return False
+        self.commits.commit(name, files, first=first, last=last)
+        return True
+
+    def add(self, stage: str, keys: list[tuple[int, int]]) -> None:
+        """Rows with ``keys`` left ``stage``."""
+        self.rows[stage] = self.rows.get(stage, 0) + len(keys)
         self.last[stage] = time.time()
+        if stage == "captions" and keys:
+            positions = [self.positions.position(key) for key in keys]
+            # Rows leave a stage in stream order: every position up to the last one is resolved.
+            self.resolved_to = max(self.resolved_to, max(positions) + 1)
+            self.captioned.update(p for p in positions if p >= self.trained_to)
 
-    def report(self) -> dict[str, dict[str, float]]:
-        return {
-            stage: {"rows": rows, "rows_per_s": rows / max(self.last[stage] - self.started, 1e-3)}
-            for stage, rows in self.rows.items()
-        }
+    def report(self) -> dict[str, Any]:
+        """Rows that left each stage and their rate since the run started, and the plan executions."""
+        stages = {stage: {"rows": n, "rows_per_s": n / max(self.last[stage] - self.started, 1e-3)}
+                  for stage, n in self.rows.items()}  # fmt: skip
+        return {"stages": stages, "executions": self.executions}
 
 
-def _metered(batch: pa.Table, stage: str, meter: Any) -> pa.Table:
-    meter.add.remote(stage, batch.num_rows)
+class PromptSource(Datasource):
+    """Prompt rows of stream positions ``[start, end)`` in blocks of ``block_rows``, where ``start`` is where
+    the current training attempt stands (asked of the `StreamControl` when the plan executes, not when
+    it is built), and each block waits for the control's admission (bounded look-ahead)."""
+
+    def __init__(self, planner: PromptPlanner, control: Any, cycle: int | None, end: int, block_rows: int) -> None:
+        # Every read task carries its datasource: the planner (the whole concept catalog) goes once to the object store.
+        self.planner, self.control, self.positions = ray.put(planner), control, StreamPlan(cycle)
+        self.end, self.block_rows = end, block_rows
+
+    def estimate_inmemory_data_size(self) -> int | None:
+        return None
+
+    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None):
+        blocks = math.ceil(self.end / self.block_rows)
+        per_task = math.ceil(blocks / MAX_READ_TASKS)
+        metadata = BlockMetadata(num_rows=None, size_bytes=None, input_files=None, exec_stats=None)
+        return [ReadTask(partial(self._read, first, min(per_task, blocks - first)), metadata)
+                for first in range(0, blocks, per_task)]  # fmt: skip
+
+    def _read(self, first_block: int, count: int) -> Iterator[pa.Table]:
+        plan = ray.get(self.control.current_plan.remote(first_block == 0))
+        planner: PromptPlanner = ray.get(self.planner)
+        trained = np.asarray(plan["trained"], dtype=np.int64)
+        for block in range(first_block, first_block + count):
+            start = plan["generate_from"] + block * self.block_rows
+            stop = min(start + self.block_rows, self.end)
+            if start >= stop:
+                return
+            while not ray.get(self.control.admit.remote(start, stop)):
+                time.sleep(ADMIT_POLL_S)
+            positions = np.arange(start, stop, dtype=np.int64)
+            positions = positions[~np.isin(positions, trained)]  # trained before a crash: never drawn again
+            if len(positions):
+                yield planner.table(*self.positions.keys(positions))
+
+
+class StreamWriter:
+    """Ray Data callable on one actor (batches arrive in stream order): writes each batch of image rows
+    to ROOT/stream, commits it, and passes it on. A resumed run's first call first replays the
+    committed rows the checkpoint had not trained yet."""
+
+    def __init__(self, out: str, control: Any, cycle: int | None) -> None:
+        self.out, self.control, self.positions = out, control, StreamPlan(cycle)
+        self.plan = ray.get(control.current_plan.remote())
+        self.replayed = False
+
+    def __call__(self, batch: pa.Table) -> Iterator[pa.Table]:
+        if not self.replayed:
+            self.replayed = True
+            yield from self._replay()
+        if batch.num_rows:
+            keys = rows.row_keys(batch)
+            name = f"{keys[0][0]:05d}-{keys[0][1]:012d}"
+            sink = io.BytesIO()
+            pq.write_table(batch, sink)
+            storage.write_bytes(storage.join(self.out, f"{name}.parquet"), sink.getvalue())
+            files = [{"path": f"{name}.parquet", "rows": batch.num_rows}]
+            ray.get(self.control.commit.remote(self.plan["attempt"], name, files, list(keys[0]), list(keys[-1])))
+        yield batch
+
+    def _replay(self) -> Iterator[pa.Table]:
+        low, high = self.plan["replay"]
+        trained = set(self.plan["trained"])
+        for entry in rows.CommitLog(self.out).entries():
+            if (
+                self.positions.position(tuple(entry["last"])) < low
+                or self.positions.position(tuple(entry["first"])) >= high
+            ):
+                continue
+            for f in entry["files"]:
+                fs, path = storage.filesystem(storage.join(self.out, f["path"]))
+                table = rows.conform(pq.read_table(path, filesystem=fs), rows.IMAGE_SCHEMA, path)
+                positions = np.array([self.positions.position(k) for k in rows.row_keys(table)], dtype=np.int64)
+                keep = (positions >= low) & (positions < high) & ~np.isin(positions, list(trained))
+                if keep.any():
+                    yield table.filter(pa.array(keep))
+
+
+def _metered(batch: pa.Table, stage: str, control: Any) -> pa.Table:
+    control.add.remote(stage, rows.row_keys(batch))
     return batch
 
 
-class EpochPrompts:
-    """Ray Data UDF: stream positions -> prompt rows with their generation ``epoch``."""
-
-    def __init__(self, planner: PromptPlanner, per_epoch: int, fresh_captions: bool) -> None:
-        self.planner = planner
-        self.per_epoch = per_epoch
-        self.fresh_captions = fresh_captions
-
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        positions = batch["id"].astype(np.int64)
-        indices = positions if self.fresh_captions else positions % self.per_epoch
-        rows = [self.planner.plan(int(i)) for i in indices]
-        out = {key: [row[key] for row in rows] for key in rows[0]}
-        out["epoch"] = (positions // self.per_epoch).tolist()
-        return out
+def stream_length(cfg: Config, steps: int) -> int:
+    """Stream positions for a run of ``steps`` from its start: its captions, the rows in flight at its end, and
+    the post-processing drops (``captions.oversample`` prompts per caption)."""
+    return math.ceil((steps * cfg.train.batch_captions + rows_in_flight(cfg)) * cfg.captions.oversample)
 
 
-def write_through(batch: pa.Table, out: str) -> pa.Table:
-    """Ray Data UDF: write a batch of image rows to an idempotent, atomic shard and pass the rows on."""
-    if batch.num_rows:
-        epoch = int(batch.column("epoch")[0].as_py())
-        first = batch.column("caption_id")[0].as_py()
-        sink = io.BytesIO()
-        pq.write_table(batch, sink)
-        storage.write_bytes(storage.join(out, f"epoch-{epoch:05d}", f"{first}.parquet"), sink.getvalue())
-    return batch
-
-
-def stream_dataset(cfg: Config, root: str, meter: Any) -> Dataset:
-    """The lazy plan from prompt positions to image rows (``epochs * captions.num_captions`` prompts)."""
-    per_epoch = cfg.captions.num_captions
-    total = cfg.pipeline.epochs * per_epoch
-    needed = cfg.train.steps * cfg.train.batch_captions
-    if total < needed:
-        # The trainer would start a second pass over the same seeds: identical images again.
-        log.warning("pipeline: %d prompts (pipeline.epochs x captions.num_captions) for %d captions that "
-                    "train.steps x train.batch_captions need; raise pipeline.epochs", total, needed)  # fmt: skip
-    planner = prompt_planner(cfg, prepare_backgrounds(cfg, root))
-    prompts = ray.data.range(total, override_num_blocks=prompt_blocks(cfg, total)).map_batches(
-        EpochPrompts(planner, per_epoch, cfg.pipeline.fresh_captions)
-    )
-    columns = [*CAPTION_COLUMNS, "epoch"]
-    captions = (
-        generate(prompts, cfg, [*PROMPT_COLUMNS, "epoch"])
-        .map_batches(
-            mark_captions, fn_kwargs={"min_words": cfg.captions.min_words, "max_words": cfg.captions.max_words}
-        )
-        .map_batches(keep_ok_rows, fn_kwargs={"columns": columns})
-        .map_batches(_metered, fn_args=("captions", meter), batch_format="pyarrow", num_cpus=BOOKKEEPING_CPUS)
-    )
-    images = image_dataset(cfg, captions)
-    if cfg.pipeline.write_through:
-        images = images.map_batches(write_through, fn_kwargs={"out": RunRoot(root).stream}, batch_format="pyarrow",
-                                    num_cpus=BOOKKEEPING_CPUS)  # fmt: skip
-    return images.map_batches(_metered, fn_args=("images", meter), batch_format="pyarrow", num_cpus=BOOKKEEPING_CPUS)
+def stream_dataset(cfg: Config, root: str, control: Any, steps: int) -> Dataset:
+    """The lazy plan from prompt positions to image rows, for a training run of ``steps``."""
+    captions = CaptionStage(cfg)
+    cycle = cfg.pipeline.caption_cycle
+    source = PromptSource(prompt_planner(cfg, prepare_backgrounds(cfg, root)), control, cycle,
+                          stream_length(cfg, steps), captions.block_rows)  # fmt: skip
+    bookkeeping = {"batch_format": "pyarrow", "num_cpus": BOOKKEEPING_CPUS}
+    # One read task at a time: a block waiting for admission holds a fraction of a CPU, not one per block.
+    prompts = ray.data.read_datasource(source, num_cpus=BOOKKEEPING_CPUS, concurrency=1)
+    drawn = captions(prompts).map_batches(_metered, fn_args=("captions", control), **bookkeeping)
+    images = ImageStage(cfg)(drawn).map_batches(_metered, fn_args=("images", control), **bookkeeping)
+    if not cfg.pipeline.write_through:
+        return images
+    return images.map_batches(StreamWriter, fn_constructor_args=(RunRoot(root).stream, control, cycle),
+                              compute=ActorPoolStrategy(size=1), **bookkeeping)  # fmt: skip
 
 
 @holds_lease("train")  # the streaming run writes what `pretrain` writes: ROOT/train, ROOT/export
 def run_pipeline(cfg: Config, root: str, steps: int | None = None) -> dict[str, Any]:
     """Generate and train in one streaming run, then export; resumes from ROOT/train's latest checkpoint."""
     run = RunRoot(root)
-    init_ray(cfg.ray)
     save_config(cfg, root)
-    meter = StageMeter.options(name=METER_NAME, get_if_exists=True).remote()
+    stream_uri = None
+    if cfg.pipeline.write_through:
+        stream_uri = run.stream
+        rows.CommitLog(stream_uri).check_layout()
+        save_config(cfg, stream_uri)
+    control = StreamControl.remote(stream_uri, cfg.pipeline.caption_cycle, rows_in_flight(cfg))
     started = time.perf_counter()
-    result = fit(cfg, stream_dataset(cfg, root, meter), run.train, steps)
+    last = stop_step(cfg, steps)
+    try:
+        result = fit(cfg, stream_dataset(cfg, root, control, last), run.train, last, stream=control)
+        progress = ray.get(control.report.remote())
+    finally:
+        ray.kill(control)
     if result.checkpoint is None:
         raise RuntimeError(f"the streaming run under {run.train} produced no checkpoint")
-    state, export = export_checkpoint(cfg, result.checkpoint, run.export)
-    stages = ray.get(meter.report.remote())
-    ray.kill(meter)
+    state, export = export_checkpoint(cfg, result.checkpoint, run.export, storage.join(run.eval, PROBE_FILE))
     report = {
         "step": state.step,
         "seconds": time.perf_counter() - started,
-        "stages": stages,
+        **progress,
         "trainer": {
             **_trainer_summary(run.train),
             "skipped_steps": state.skipped_steps,
@@ -151,7 +304,7 @@ def run_pipeline(cfg: Config, root: str, steps: int | None = None) -> dict[str, 
         },  # fmt: skip
         "train": run.train,
         "export": export,
-        "stream": run.stream if cfg.pipeline.write_through else None,
+        "stream": stream_uri,
     }
     storage.write_json(storage.join(root, "pipeline.json"), report)
     return report

@@ -6,7 +6,7 @@ from pathlib import Path
 from synclr_ray import storage
 from synclr_ray.config import Config
 
-CONFIG_FILE = "config.yaml"
+CONFIG_FILE = "_config.yaml"  # metadata in a data folder starts with "_": readers skip it
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class RunRoot:
 
     @property
     def stream(self) -> str:
-        """Image rows written through by the streaming pipeline, one folder per generation epoch."""
+        """Image rows written through by the streaming pipeline (committed like ROOT/images)."""
         return storage.join(self.root, "stream")
 
 

@@ -3,6 +3,8 @@
 S3 settings come from the standard AWS environment/config: credentials through the AWS
 default chain, ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``) for a custom endpoint such as
 MinIO or a local test server, ``AWS_REGION``/``AWS_DEFAULT_REGION`` for the region.
+``builtin://NAME/...`` URIs name read-only artefacts this package builds once per node
+(`synclr_ray.builtin`): they read as the local files of the built artefact.
 Writes are atomic and durable: local files are written beside the target, fsynced, renamed,
 and their directory fsynced, so a commit log written next can never name a file a crash
 (or power loss) took back; S3 PUTs are atomic by nature.
@@ -41,11 +43,25 @@ def s3_filesystem() -> pafs.S3FileSystem:
     return pafs.S3FileSystem(**kwargs)
 
 
+def is_builtin(uri: str) -> bool:
+    """True for ``builtin://`` URIs (artefacts built once per node, read-only)."""
+    return uri.startswith("builtin://")
+
+
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
-    """The filesystem holding ``uri`` and the path within it."""
+    """The filesystem holding ``uri`` and the path within it (a ``builtin://`` artefact is built first)."""
     if is_s3(uri):
         return s3_filesystem(), uri.removeprefix("s3://").rstrip("/")
+    if is_builtin(uri):
+        from synclr_ray.builtin import local_path  # the builders sit above storage
+
+        return pafs.LocalFileSystem(), str(local_path(uri, must_exist=False))  # exists() may ask for absent paths
     return pafs.LocalFileSystem(), str(Path(uri).expanduser().absolute())
+
+
+def _writable(uri: str) -> None:
+    if is_builtin(uri):
+        raise ValueError(f"{uri}: builtin:// artefacts are read-only")
 
 
 def join(uri: str, *parts: str) -> str:
@@ -64,6 +80,7 @@ def exists(uri: str) -> bool:
 
 def makedirs(uri: str) -> None:
     """Create a directory (a no-op on S3, where prefixes need no creation)."""
+    _writable(uri)
     fs, path = filesystem(uri)
     fs.create_dir(path, recursive=True)
 
@@ -107,6 +124,7 @@ def read_json(uri: str) -> Any:
 
 def write_bytes(uri: str, data: bytes) -> None:
     """Write a file atomically: readers see the old content or the new, never a partial one."""
+    _writable(uri)
     fs, path = filesystem(uri)
     if is_s3(uri):
         with fs.open_output_stream(path) as stream:
@@ -176,6 +194,7 @@ def write_json(uri: str, obj: Any) -> None:
 
 def delete(uri: str) -> None:
     """Delete a file or a directory tree if it exists."""
+    _writable(uri)
     fs, path = filesystem(uri)
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.Directory:
@@ -186,6 +205,7 @@ def delete(uri: str) -> None:
 
 def upload_dir(local_dir: str | Path, uri: str) -> None:
     """Copy a local directory tree to ``uri`` (local or S3); a local copy is fsynced before this returns."""
+    _writable(uri)
     fs, path = filesystem(uri)
     if is_s3(uri):
         fs.create_dir(path, recursive=True)
@@ -220,7 +240,8 @@ def tree_fingerprint(uri: str) -> str:
 
 
 def local_copy(uri: str, digest: str | None = None, verify: Callable[[Path], None] | None = None) -> Path:
-    """A local directory holding the tree at ``uri``: itself when local, else a node-cached download.
+    """A local directory holding the tree at ``uri``: itself when local, else a node-cached download
+    (``s3://``) or build (``builtin://``).
 
     The cache entry is keyed by ``digest`` (a content digest the caller knows, such as an export
     version's) or else by `tree_fingerprint`, so a tree changed on storage is downloaded anew
@@ -229,6 +250,10 @@ def local_copy(uri: str, digest: str | None = None, verify: Callable[[Path], Non
     exists is complete. Concurrent callers on one node (several actors) share one download
     through a file lock.
     """
+    if is_builtin(uri):
+        from synclr_ray.builtin import local_path  # the builders sit above storage
+
+        return local_path(uri)
     if not is_s3(uri):
         return Path(uri).expanduser().absolute()
     key = digest or tree_fingerprint(uri)
@@ -258,11 +283,7 @@ def local_copy(uri: str, digest: str | None = None, verify: Callable[[Path], Non
     return target
 
 
-def model_source(model: str, build_tiny: Callable[[], Path]) -> str:
-    """What ``from_pretrained`` gets for a model setting: ``tiny`` is built (once) by ``build_tiny``,
-    an ``s3://`` directory becomes its node-cached local copy, a hub id or local path stays as given."""
-    if model == "tiny":
-        return str(build_tiny())
-    if is_s3(model):
-        return str(local_copy(model))
-    return model
+def model_source(model: str) -> str:
+    """What ``from_pretrained`` gets for a model setting: a hub id or local path as given, the node-local
+    copy of an ``s3://`` directory, or the node-local build of a ``builtin://`` stand-in."""
+    return str(local_copy(model)) if is_s3(model) or is_builtin(model) else model

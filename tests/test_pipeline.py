@@ -1,81 +1,204 @@
-"""The streaming pipeline on the tiny preset: LLM -> diffusion -> trainer in one Ray Data plan."""
+"""The streaming pipeline: where the stream starts, the write-through, and runs on the tiny preset."""
 
 import json
 import threading
+import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
+import numpy as np
+import pandas as pd
 import pytest
+import ray
+from typer.testing import CliRunner
 
+from synclr_ray import rows
+from synclr_ray.captions.stage import prompt_planner
+from synclr_ray.cli import app
 from synclr_ray.config import load_config
 from synclr_ray.encoder import load_encoder
-from synclr_ray.pipeline import run_pipeline
+from synclr_ray.pipeline import PromptSource, StreamControl, StreamPlan, StreamWriter, rows_in_flight, run_pipeline
 
-pytestmark = pytest.mark.slow  # every test shares a ~60 s streaming run
-
-# 10 prompts an epoch, 2 epochs of the same captions with fresh seeds, 4 captions a step.
-SMALL = ["captions.num_captions=10", "captions.backgrounds=generic", "captions.batch_size=10",
-         "images.batch_size=10", "images.num_inference_steps=2",
-         "pipeline.epochs=2", "pipeline.fresh_captions=false", "pipeline.write_through=true",
-         "train.batch_captions=4", "train.steps=4", "train.optim.warmup_steps=1", "train.checkpoint_every=2",
-         "train.log_every=1", "train.loader_tasks=1", "ray.progress_bars=false"]  # fmt: skip
+# 4 steps of 4 captions, checkpoints at 2 and 4; prompt blocks of 16 (8 engine batches of 2).
+SMALL = ["captions.backgrounds=generic", "captions.batch_size=2", "images.batch_size=4",
+         "images.num_inference_steps=2", "train.batch_captions=4", "train.steps=4", "train.optim.warmup_steps=1",
+         "train.checkpoint_every=2", "train.log_every=1", "train.loader_tasks=1", "ray.progress_bars=false"]  # fmt: skip
 
 
-def _stream_rows(root: Path) -> list[dict]:
-    return [row for shard in sorted((root / "stream").rglob("*.parquet"))
-            for row in pq.read_table(shard, columns=["caption_id", "seeds", "epoch", "images"]).to_pylist()]  # fmt: skip
+def _image_rows(keys: list[tuple[int, int]]):
+    return rows.to_table(
+        [{"caption_id": f"c{i}", "index": i, "epoch": e, "caption": "a fox", "concept": "fox", "concept_source": "s",
+          "template": "c", "seed": i, "images": [b"jpeg"], "seeds": [i], "width": 8, "height": 8, "generator": "{}"}
+         for e, i in keys],
+        rows.IMAGE_SCHEMA,
+    )  # fmt: skip
 
 
-def _checkpoints(root: Path) -> list[Path]:
-    return sorted((root / "train").glob("checkpoint_0*"))
+def test_stream_positions_name_row_keys():
+    cycle = StreamPlan(5)
+    indices, epochs = cycle.keys(np.arange(3, 13))
+    assert list(zip(epochs.tolist(), indices.tolist(), strict=True))[:3] == [(0, 3), (0, 4), (1, 0)]
+    assert [cycle.position(k) for k in [(0, 3), (1, 0), (2, 2), (1, 5)]] == [3, 5, 12, 10]
+    assert StreamPlan(None).position((0, 42)) == 42
 
 
-def _state(checkpoint: Path) -> dict:
-    return json.loads((checkpoint / "state.json").read_text())
+def test_the_source_starts_where_training_stands(ray_cluster):
+    control = StreamControl.remote(None, 5, 1000)
+    source = PromptSource(prompt_planner(load_config("tiny", SMALL), None), control, 5, end=19, block_rows=4)
+
+    def streamed() -> list[tuple[int, int]]:
+        return [(row["epoch"], row["index"]) for row in ray.data.read_datasource(source).take_all()]
+
+    ray.get(control.resume_at.remote(None))  # a fresh run
+    assert streamed() == [(p // 5, p % 5) for p in range(19)]
+    # A checkpoint trained everything before epoch 1 index 2 (position 7), and positions 9 and 10 too.
+    ray.get(control.resume_at.remote({"next": [1, 2], "trained": [[1, 4], [2, 0]]}))
+    assert streamed() == [(p // 5, p % 5) for p in range(7, 19) if p not in (9, 10)]
+    assert ray.get(control.report.remote())["executions"] == 2
+
+
+def test_generation_runs_ahead_of_training_by_a_bounded_number_of_rows(ray_cluster):
+    control = StreamControl.remote(None, None, 8)
+
+    def admit(start: int) -> bool:
+        return ray.get(control.admit.remote(start, start + 4))
+
+    def captioned(*indices: int) -> None:
+        ray.get(control.add.remote("captions", [(0, i) for i in indices]))
+
+    assert admit(0) and admit(4) and not admit(8)  # 8 positions that may each become a row
+    captioned(0, 1, 3)  # 2 fell to post-processing
+    assert admit(8) and not admit(12)  # 3 captions + 8 positions not captioned yet
+    ray.get(control.trained.remote([0, 3]))
+    assert not admit(12)  # the trainer took 4 rows: 8 positions are still out
+    captioned(5, 6, 11)
+    assert admit(12)
+
+
+def test_the_write_through_replays_what_a_resumed_run_has_not_trained(ray_cluster, tmp_path):
+    out = str(tmp_path / "stream")
+    control = StreamControl.remote(out, None, 1000)
+    ray.get(control.resume_at.remote(None))
+    first = StreamWriter(out, control, None)
+    for batch in ([(0, 0), (0, 1), (0, 3)], [(0, 4), (0, 5), (0, 7)]):  # 2 and 6 fell to post-processing
+        assert [rows.row_keys(t) for t in first(_image_rows(batch))] == [batch]
+    # The crash: training had reached position 2 (and trained 5 on a faster rank); 0..7 were drawn.
+    ray.get(control.resume_at.remote({"next": [0, 2], "trained": [[0, 5]]}))
+    assert ray.get(control.current_plan.remote())["generate_from"] == 8  # nothing before 8 is drawn again
+    second = StreamWriter(out, control, None)
+    assert [rows.row_keys(t) for t in second(_image_rows([(0, 8), (0, 9)]))] == [
+        [(0, 3)],
+        [(0, 4), (0, 7)],
+        [(0, 8), (0, 9)],
+    ]
+    list(first(_image_rows([(0, 10)])))  # the plan being torn down writes one more batch: never committed
+    committed = pd.concat(pd.read_parquet(f) for f in rows.CommitLog(out).files())
+    assert committed["index"].tolist() == [0, 1, 3, 4, 5, 7, 8, 9]
 
 
 @pytest.fixture(scope="module")
 def streamed(ray_cluster, tmp_path_factory) -> tuple[Path, dict]:
+    """`synclr pipeline` as a user types it, writing through."""
     root = tmp_path_factory.mktemp("pipeline")
-    return root, run_pipeline(load_config("tiny", SMALL), str(root))
+    return root, _pipeline_cli(root, [*SMALL, "pipeline.write_through=true"])
 
 
-def test_rows_flow_from_llm_through_diffusion_to_the_trainer(streamed):
+def _pipeline_cli(root: Path, overrides: list[str], *options: str) -> dict:
+    args = [
+        "pipeline",
+        "--root",
+        str(root),
+        "--config",
+        "tiny",
+        *options,
+        *[a for o in overrides for a in ("--set", o)],
+    ]
+    result = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads((root / "pipeline.json").read_text())
+
+
+def _committed_stream(root: Path) -> pd.DataFrame:
+    return pd.concat(pd.read_parquet(f) for f in rows.CommitLog(str(root / "stream")).files())
+
+
+def _final_state(root: Path) -> dict:
+    return json.loads(max((root / "train").glob("checkpoint_0*/state.json")).read_text())
+
+
+def _metric_steps(root: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in (root / "train" / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow  # a ~60 s streaming run
+def test_one_execution_streams_from_the_llm_through_diffusion_to_the_trainer(streamed):
     root, report = streamed
-    stages = report["stages"]
+    assert report["step"] == 4 and report["executions"] == 1
     consumed = 4 * 4  # steps x captions per step
-    assert consumed <= stages["images"]["rows"] <= stages["captions"]["rows"]
-    rows = _stream_rows(root)
-    # Written through under idempotent names: a pass the trainer prefetched again adds no file.
-    assert consumed <= len(rows) == len({(row["epoch"], row["caption_id"]) for row in rows})
-    assert stages["images"]["rows"] % len(rows) == 0
-    assert all(len(row["images"]) == 4 and len(row["seeds"]) == 4 for row in rows)
-    assert report["step"] == 4 and _state(_checkpoints(root)[-1])["step"] == 4
+    assert consumed <= report["stages"]["images"]["rows"] <= report["stages"]["captions"]["rows"]
+    stream = _committed_stream(root)
+    keys = list(zip(stream["epoch"], stream["index"], strict=True))
+    assert consumed <= len(keys) == len(set(keys)) and keys == sorted(keys)  # in stream order, each once
+    assert set(stream["epoch"]) == {0} and len(set(stream["caption_id"])) == len(keys)  # every caption new
+    assert len(pd.read_parquet(root / "stream")) >= len(stream)  # the folder opens as-is
+    assert all(
+        len(images) == 4 and len(seeds) == 4 for images, seeds in zip(stream["images"], stream["seeds"], strict=True)
+    )
+    final = _final_state(root)
+    assert final["step"] == 4 and final["stream"]["trained"] == []
+    assert final["stream"]["next"] > list(keys[consumed - 1])  # past the 16th row, which it trained
     assert load_encoder(report["export"]).info["feature_dim"] == 192
     assert 0 <= report["trainer"]["data_wait"] <= 1
 
 
-def test_every_epoch_draws_fresh_images_of_the_same_captions(streamed):
-    root, _ = streamed
-    by_epoch: dict[int, dict[str, list[int]]] = {}
-    for row in _stream_rows(root):
-        by_epoch.setdefault(row["epoch"], {})[row["caption_id"]] = row["seeds"]
-    assert set(by_epoch) == {0, 1}
-    shared = set(by_epoch[0]) & set(by_epoch[1])
-    assert shared, "the same captions come back in epoch 1 (fresh_captions=false)"
-    assert all(not set(by_epoch[0][c]) & set(by_epoch[1][c]) for c in shared)
+# ~50% of 8 steps: the trainer is killed once step 5 has run, the checkpoint of step 4 is the resume point.
+CRASH = [*SMALL, "train.steps=8", "train.checkpoint_every=4", "train.max_failures=1"]
 
 
-def test_a_crashed_trainer_resumes_on_the_same_data_position(streamed, tmp_path, kill_a_trainer_when):
-    straight_root, _ = streamed
+def _kill_after_step(root: Path, step: int, kill, killed: list[float]) -> None:
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        if (root / "train" / "metrics.jsonl").exists() and max(_metric_steps(root), default=0) >= step:
+            kill(root / "train" / "metrics.jsonl", killed)
+            return
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def straight(ray_cluster, tmp_path_factory) -> tuple[Path, dict]:
+    """8 steps in one go, writing through: what a crashed run is compared with."""
+    root = tmp_path_factory.mktemp("straight")
+    return root, run_pipeline(load_config("tiny", [*CRASH, "pipeline.write_through=true"]), str(root))
+
+
+@pytest.mark.slow
+def test_a_crashed_trainer_resumes_from_the_write_through_without_generating_again(
+    straight, tmp_path, kill_a_trainer_when
+):
+    _, baseline = straight
     killed: list[float] = []
-    killer = threading.Thread(target=kill_a_trainer_when, args=(tmp_path / "train" / "checkpoint_00000002", killed))
+    killer = threading.Thread(target=_kill_after_step, args=(tmp_path, 5, kill_a_trainer_when, killed))
     killer.start()
-    report = run_pipeline(load_config("tiny", [*SMALL, "train.max_failures=1"]), str(tmp_path))
+    cfg = load_config("tiny", [*CRASH, "pipeline.write_through=true"])
+    report = run_pipeline(cfg, str(tmp_path))
     killer.join()
     assert killed, "no trainer process was found to kill"
-    assert report["step"] == 4
-    # The restarted run neither retrained on nor skipped data: same position as the straight run.
-    assert _state(_checkpoints(tmp_path)[-1]) == _state(_checkpoints(straight_root)[-1])
-    steps = [json.loads(line)["step"] for line in (tmp_path / "train" / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4]
+    assert report["step"] == 8 and report["executions"] == 2  # one per training attempt
+    assert _metric_steps(tmp_path) == list(range(1, 9))
+    assert _final_state(tmp_path)["step"] == 8
+    stream = _committed_stream(tmp_path)
+    keys = list(zip(stream["epoch"], stream["index"], strict=True))
+    assert len(keys) == len(set(keys)) and keys == sorted(keys)  # no row written through twice
+    # The rows drawn but not written through at the crash are the only ones drawn twice.
+    assert report["stages"]["images"]["rows"] <= baseline["stages"]["images"]["rows"] + rows_in_flight(cfg)
+
+
+@pytest.mark.slow
+def test_a_rerun_resumes_generation_at_the_stored_stream_position(straight, tmp_path):
+    _, baseline = straight
+    first = _pipeline_cli(tmp_path, CRASH, "--steps", "4")
+    second = _pipeline_cli(tmp_path, CRASH)
+    assert (first["step"], first["executions"], second["step"], second["executions"]) == (4, 1, 8, 1)
+    assert _metric_steps(tmp_path) == list(range(1, 9))
+    for stage in ("captions", "images"):  # rows in flight when the first command stopped are drawn again
+        drawn = first["stages"][stage]["rows"] + second["stages"][stage]["rows"]
+        assert drawn <= baseline["stages"][stage]["rows"] + rows_in_flight(load_config("tiny", CRASH)), stage

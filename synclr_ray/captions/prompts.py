@@ -7,7 +7,9 @@ be planned on any worker, in any order, and always gives the same prompts.
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import pyarrow as pa
 
+from synclr_ray import rows
 from synclr_ray.captions.concepts import ConceptSource
 from synclr_ray.captions.pools import SEPARATOR, load_pool, pool_name
 from synclr_ray.config.captions import CaptionsConfig, ConceptGroup, Template
@@ -64,7 +66,7 @@ class PromptPlanner:
         return choices[rng.integers(len(choices))]
 
     def plan(self, index: int) -> dict:
-        """The prompt row for one caption index (columns of the caption contract plus ``prompt``)."""
+        """The planned prompt of one caption index (the prompt row's columns but ``epoch``)."""
         rng = np.random.default_rng([self.run_seed, index])
         source = self.sources[rng.choice(len(self.sources), p=self.source_p)]
         concept = source.concepts[rng.integers(len(source.concepts))]
@@ -87,10 +89,15 @@ class PromptPlanner:
             "prompt": format_prompt(INSTRUCTIONS[(template, source.group)], examples, query),
         }
 
-    def __call__(self, batch: dict[str, np.ndarray], offset: int = 0) -> dict[str, list]:
-        """Ray Data batch UDF over an ``id`` column: plans indices ``offset + id``."""
-        rows = [self.plan(offset + int(i)) for i in batch["id"]]
-        return {key: [row[key] for row in rows] for key in rows[0]}
+    def table(self, indices: Sequence[int], epochs: Sequence[int] | None = None) -> pa.Table:
+        """Prompt rows (`rows.PROMPT_SCHEMA`) of caption ``indices``, drawn in generation ``epochs`` (default 0)."""
+        epochs = [0] * len(indices) if epochs is None else epochs
+        planned = [{**self.plan(int(i)), "epoch": int(e)} for i, e in zip(indices, epochs, strict=True)]
+        return rows.to_table(planned, rows.PROMPT_SCHEMA)
+
+    def __call__(self, batch: dict[str, np.ndarray], offset: int = 0) -> pa.Table:
+        """Ray Data batch UDF over an ``id`` column: the prompt rows of indices ``offset + id`` (epoch 0)."""
+        return self.table([offset + int(i) for i in batch["id"]])
 
 
 def background_prompt(concept: str, seed: int) -> str:

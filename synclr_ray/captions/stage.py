@@ -1,11 +1,11 @@
-"""The caption stage: a lazy building block for streaming, and a resumable staged runner.
+"""The caption stage: prompt rows -> caption rows as a lazy `Dataset -> Dataset` transform, and the
+resumable staged runner that writes them under ``ROOT/captions/``.
 
-Output under ``ROOT/captions/`` (the caption row contract, see README "Stage 1: captions"):
-``round-NNNNN/*.parquet`` with columns caption_id, caption, concept, concept_source, template,
-seed; ``progress.json`` (the commit log: a round counts only once listed there);
-``manifest.json`` (counts and stats); ``config.yaml``; ``backgrounds.pq`` (generated backgrounds).
-A round is written to a hidden ``.round-NNNNN/`` and moved into place when complete, so a plain
-listing of ``*.parquet`` files sees finished rounds only; `read_captions` reads committed ones.
+Output (row format in synclr_ray/rows.py): ``round-NNNNN/*.parquet`` (caption rows), ``_commits/``
+(the commit log: a round counts once its entry is written, after its files), ``_manifest.json``
+(counts and stats), ``_config.yaml`` and ``_backgrounds.parquet`` (generated backgrounds). A round
+is written to a hidden ``.round-NNNNN/`` and moved into place before it is committed; a rerun
+deletes rounds the log does not name.
 """
 
 import logging
@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import ray
 from ray.data import Dataset
 
-from synclr_ray import storage
+from synclr_ray import rows, storage
 from synclr_ray.captions import backgrounds as bg
 from synclr_ray.captions import stats
 from synclr_ray.captions.concepts import load_catalog
@@ -32,15 +33,43 @@ from synclr_ray.runroot import RunRoot, save_config
 
 log = logging.getLogger(__name__)
 
-CAPTION_COLUMNS = ["caption_id", "caption", "concept", "concept_source", "template", "seed"]
-PROMPT_COLUMNS = ["index", "caption_id", "concept", "concept_source", "template", "seed", "prompt"]
-PROGRESS_FILE = "progress.json"
-MANIFEST_FILE = "manifest.json"
-BACKGROUNDS_FILE = "backgrounds.pq"  # not *.parquet: readers of caption files skip it
+MANIFEST_FILE = "_manifest.json"
+BACKGROUNDS_FILE = "_backgrounds.parquet"
 # A prompt block is one unit of engine work (its captions leave the engine together): a few engine
 # batches, so every actor of a pool gets blocks and captions stream on without a task per batch.
 ENGINE_BATCHES_PER_BLOCK = 8
 ROWS_PER_DEDUP_PARTITION = 100_000  # few shuffle partitions: each one is an aggregator actor
+
+
+class CaptionStage:
+    """Prompt rows (`rows.PROMPT_SCHEMA`) -> caption rows (`rows.CAPTION_SCHEMA`): the LLM engine, then
+    per-row post-processing; rows failing a rule are dropped. Lazy: nothing runs until consumed.
+
+    Exact dedup across a whole run is the staged runner's job (`run_captions`), not the stage's.
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+    @property
+    def block_rows(self) -> int:
+        """Prompts per input block that keep the engine busy (a few engine batches): what sources should emit."""
+        return self.cfg.captions.batch_size * ENGINE_BATCHES_PER_BLOCK
+
+    def marked(self, prompts: Dataset) -> Dataset:
+        """Engine output with the cleaned ``caption``, its post-processing ``status`` and dedup ``key``."""
+        c = self.cfg.captions
+        generated = generate(prompts, self.cfg, rows.PROMPT_SCHEMA.names)
+        return generated.map_batches(mark_captions, fn_kwargs={"min_words": c.min_words, "max_words": c.max_words})
+
+    def __call__(self, prompts: Dataset) -> Dataset:
+        return self.marked(prompts).map_batches(_ok_rows, fn_kwargs={"schema": rows.CAPTION_SCHEMA},
+                                                batch_format="pyarrow")  # fmt: skip
+
+
+def _ok_rows(batch: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Ray Data UDF: the rows that passed every post-processing rule, with ``schema``'s columns."""
+    return rows.conform(batch.filter(pc.equal(batch["status"], "ok")), schema, "caption rows")
 
 
 def prompt_planner(cfg: Config, backgrounds: str | None) -> PromptPlanner:
@@ -52,52 +81,22 @@ def prompt_planner(cfg: Config, backgrounds: str | None) -> PromptPlanner:
     return PromptPlanner(c, cfg.seed, load_catalog(c), table, bg.generic_backgrounds())
 
 
-def prompt_blocks(cfg: Config, count: int) -> int:
-    """How many blocks ``count`` prompts go to the caption engine in."""
-    return max(1, math.ceil(count / (cfg.captions.batch_size * ENGINE_BATCHES_PER_BLOCK)))
-
-
 def prompt_dataset(cfg: Config, start: int, count: int, backgrounds: str | None = None) -> Dataset:
     """Lazy prompt rows for caption indices ``[start, start + count)``; bad concept sources fail here."""
     planner = prompt_planner(cfg, backgrounds)
-    positions = ray.data.range(count, override_num_blocks=prompt_blocks(cfg, count))
-    return positions.map_batches(planner, fn_kwargs={"offset": start})
-
-
-def marked_dataset(cfg: Config, start: int, count: int, backgrounds: str | None = None) -> Dataset:
-    """Lazy: prompts -> engine -> cleaned ``caption`` with its ``status`` and dedup ``key``."""
-    generated = generate(prompt_dataset(cfg, start, count, backgrounds), cfg, PROMPT_COLUMNS)
-    return generated.map_batches(
-        mark_captions, fn_kwargs={"min_words": cfg.captions.min_words, "max_words": cfg.captions.max_words}
-    )
-
-
-def keep_ok_rows(batch: dict[str, np.ndarray], columns: list[str]) -> dict[str, np.ndarray]:
-    """Ray Data UDF: the ``columns`` of rows that passed every post-processing rule."""
-    keep = batch["status"] == "ok"
-    return {c: batch[c][keep] for c in columns}
-
-
-def caption_dataset(cfg: Config, start: int, count: int, backgrounds: str | None = None) -> Dataset:
-    """Lazy caption rows (the contract's columns) for planned indices ``[start, start + count)``.
-
-    Rows failing a post-processing rule are dropped, so fewer than ``count`` come out;
-    exact dedup across a whole run is `run_captions`' job.
-    """
-    return marked_dataset(cfg, start, count, backgrounds).map_batches(
-        keep_ok_rows, fn_kwargs={"columns": CAPTION_COLUMNS}
-    )
+    blocks = max(1, math.ceil(count / CaptionStage(cfg).block_rows))
+    return ray.data.range(count, override_num_blocks=blocks).map_batches(planner, fn_kwargs={"offset": start})
 
 
 def _old_keys(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Committed captions as dedup candidates: their key, and ``index`` -1 so they win every group."""
     n = len(batch["caption"])
-    empty = np.array([""] * n, dtype=object)
-    return {
-        "key": np.array([dedup_key(str(c)) for c in batch["caption"]], dtype=np.int64),
-        "index": np.full(n, -1, dtype=np.int64),
-        **{c: empty for c in CAPTION_COLUMNS if c != "seed"},
-        "seed": np.zeros(n, dtype=np.int64),
+    columns = {
+        field.name: np.zeros(n, dtype=np.int64) if pa.types.is_integer(field.type) else np.array([""] * n, dtype=object)
+        for field in rows.CAPTION_SCHEMA
     }
+    columns["index"] = np.full(n, -1, dtype=np.int64)
+    return {"key": np.array([dedup_key(str(c)) for c in batch["caption"]], dtype=np.int64), **columns}
 
 
 def _first_new(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -111,44 +110,39 @@ def _first_new(group: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def _dedup(new: Dataset, committed: list[str], rows_hint: int) -> Dataset:
     """New rows whose normalised caption is unique within them and absent from ``committed`` files."""
-    columns = ["key", "index", *CAPTION_COLUMNS]
-    rows = new.map_batches(keep_ok_rows, fn_kwargs={"columns": columns})
+    schema = pa.schema([pa.field("key", pa.int64()), *rows.CAPTION_SCHEMA])
+    candidates = new.map_batches(_ok_rows, fn_kwargs={"schema": schema}, batch_format="pyarrow")
     if committed:
-        rows = rows.union(ray.data.read_parquet(committed).select_columns(["caption"]).map_batches(_old_keys))
+        old = ray.data.read_parquet(committed).select_columns(["caption"]).map_batches(_old_keys)
+        candidates = candidates.union(old)
     partitions = max(1, math.ceil(rows_hint / ROWS_PER_DEDUP_PARTITION))
-    return rows.groupby("key", num_partitions=partitions).map_groups(_first_new)
+    return candidates.groupby("key", num_partitions=partitions).map_groups(_first_new)
 
 
-class _Progress:
-    """The commit log of one caption output: which rounds are complete, what each one held."""
-
-    def __init__(self, out: str, cfg: Config):
-        self.uri = storage.join(out, PROGRESS_FILE)
-        identity = {"seed": cfg.seed, "model": cfg.captions.model}
-        self.data: dict[str, Any] = (
-            storage.read_json(self.uri) if storage.exists(self.uri) else {**identity, "rounds": []}
-        )
-        for key, value in identity.items():
-            if self.data.get(key) != value:
-                raise ValueError(
-                    f"{out} was made with captions {key}={self.data.get(key)!r}, not {value!r}: use a new --root"
-                )
-
-    @property
-    def rounds(self) -> list[dict[str, Any]]:
-        return self.data["rounds"]
-
-    def save(self) -> None:
-        storage.write_json(self.uri, self.data)
+def _committed_rounds(out: str, cfg: Config) -> list[dict[str, Any]]:
+    """The rounds of the caption commit log (entry ``round-NNNNN``: its files and stats); refuses another seed or model."""
+    rounds = rows.CommitLog(out).entries()
+    identity = {"seed": cfg.seed, "model": cfg.captions.model}
+    for key, value in identity.items():
+        made = rounds[0]["identity"].get(key) if rounds else value
+        if made != value:
+            raise ValueError(f"{out} was made with captions {key}={made!r}, not {value!r}: use a new --root")
+    return rounds
 
 
-def _commit_round(progress: _Progress, info: dict[str, Any]) -> None:
-    progress.rounds.append(info)
-    progress.save()
+def _commit_round(out: str, info: dict[str, Any]) -> dict[str, Any]:
+    """Commit a published round: from now on its files count."""
+    name = info.pop("name")
+    prefix = storage.filesystem(out)[1] + "/"
+    files = [
+        {"path": storage.filesystem(f)[1].removeprefix(prefix)}
+        for f in storage.list_files(storage.join(out, name), ".parquet")
+    ]
+    return rows.CommitLog(out).commit(name, files, **info)
 
 
 def prepare_backgrounds(cfg: Config, root: str) -> str | None:
-    """The background table to use: generated once into ROOT/captions/backgrounds.pq, a user table, or None (generic)."""
+    """The background table to use: generated once into ROOT/captions/_backgrounds.parquet, a user table, or None (generic)."""
     choice = cfg.captions.backgrounds
     if choice == "generic":
         return None
@@ -160,8 +154,9 @@ def prepare_backgrounds(cfg: Config, root: str) -> str | None:
     if not storage.exists(uri):  # written atomically: present means complete
         log.info("generating backgrounds for the object concepts")
         # One short row per concept (~11k for the paper's sources), small enough to gather.
-        rows = bg.background_dataset(cfg, load_catalog(cfg.captions)).take_all()
-        table = pa.Table.from_pylist(rows, schema=bg.SCHEMA)
+        table = pa.Table.from_pylist(
+            bg.background_dataset(cfg, load_catalog(cfg.captions)).take_all(), schema=bg.SCHEMA
+        )
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink)
         storage.write_bytes(uri, sink.getvalue().to_pybytes())
@@ -184,9 +179,9 @@ def _publish(out: str, number: int) -> None:
     fs.delete_dir(staged)
 
 
-def _remove_uncommitted(out: str, progress: _Progress) -> None:
-    """Delete staged or published rounds that ``progress.json`` does not list (an interrupted run)."""
-    committed = {r["dir"] for r in progress.rounds}
+def _remove_uncommitted(out: str, rounds: list[dict[str, Any]]) -> None:
+    """Delete staged or published rounds that the commit log does not name (an interrupted run)."""
+    committed = {r["name"] for r in rounds}
     fs, path = storage.filesystem(out)
     if fs.get_file_info(path).type == pafs.FileType.NotFound:
         return
@@ -206,16 +201,17 @@ def _run_round(
     committed: list[str],
     have: int,
 ) -> dict[str, Any]:
-    marked = marked_dataset(cfg, start, count, backgrounds).materialize()
+    marked = CaptionStage(cfg).marked(prompt_dataset(cfg, start, count, backgrounds)).materialize()
     statuses = dict.fromkeys(STATUSES, 0) | stats.count_by(marked, "status")
     unique = _dedup(marked, committed, rows_hint=count + have).materialize()
     kept = unique.sort("index").limit(need).materialize() if unique.count() > need else unique
-    name = _round_uri(out, number).rsplit("/", 1)[1]
-    kept.select_columns(CAPTION_COLUMNS).write_parquet(_round_uri(out, number, staging=True))
+    caption_rows = kept.map_batches(rows.conform, fn_args=(rows.CAPTION_SCHEMA,), batch_format="pyarrow")
+    caption_rows.write_parquet(_round_uri(out, number, staging=True))
     _publish(out, number)
     storage.sync_tree(_round_uri(out, number))  # Ray Data does not fsync: make the round durable before its commit
     return {
-        "dir": name,
+        "name": _round_uri(out, number).rsplit("/", 1)[1],
+        "identity": {"seed": cfg.seed, "model": cfg.captions.model},
         "start": start,
         "prompts": count,
         "kept": kept.count(),
@@ -227,27 +223,7 @@ def _run_round(
     }
 
 
-def committed_files(root: str) -> list[str]:
-    """Parquet files of the committed caption rounds under a run root."""
-    out = RunRoot(root).captions
-    uri = storage.join(out, PROGRESS_FILE)
-    if not storage.exists(uri):
-        return []
-    return [
-        f for r in storage.read_json(uri)["rounds"] for f in storage.list_files(storage.join(out, r["dir"]), ".parquet")
-    ]
-
-
-def read_captions(root: str) -> Dataset:
-    """The committed captions of a run root as a Ray dataset (the caption row contract)."""
-    files = committed_files(root)
-    if not files:
-        raise FileNotFoundError(f"no captions under {RunRoot(root).captions}: run `synclr captions` first")
-    return ray.data.read_parquet(files)
-
-
-def _manifest(cfg: Config, progress: _Progress, target: int, backgrounds: str | None) -> dict[str, Any]:
-    rounds = progress.rounds
+def _manifest(cfg: Config, rounds: list[dict[str, Any]], target: int, backgrounds: str | None) -> dict[str, Any]:
     by_pair: dict[str, int] = {}
     lengths = {"n": 0, "sum": 0, "min": None, "max": None}
     for r in rounds:
@@ -288,36 +264,36 @@ def _manifest(cfg: Config, progress: _Progress, target: int, backgrounds: str | 
 def run_captions(cfg: Config, root: str, num_captions: int | None = None) -> dict[str, Any]:
     """Generate captions under ROOT/captions until exactly ``num_captions`` unique ones exist; returns the manifest.
 
-    Resumable and idempotent: work is done in rounds, each committed to ``progress.json`` after
-    its files are written; a rerun deletes uncommitted files and plans the next rounds from where
-    the last commit stopped, so no caption is lost or written twice.
+    Resumable and idempotent: work is done in rounds, each committed to the folder's commit log
+    after its files are written; a rerun deletes uncommitted files and plans the next rounds from
+    where the last commit stopped, so no caption is lost or written twice.
     """
     target = num_captions or cfg.captions.num_captions
     out = RunRoot(root).captions
-    progress = _Progress(out, cfg)  # refuses an output made with another seed or model
-    _remove_uncommitted(out, progress)
+    rounds = _committed_rounds(out, cfg)  # refuses an old layout, or an output made with another seed or model
+    _remove_uncommitted(out, rounds)
     save_config(cfg, out)
     backgrounds = prepare_backgrounds(cfg, root)
-    have = sum(r["kept"] for r in progress.rounds)
+    have = sum(r["kept"] for r in rounds)
     if have > target:
         raise ValueError(f"{out} already holds {have} captions, more than the {target} requested: use a new --root")
     while have < target:
-        if len(progress.rounds) >= cfg.captions.max_rounds:
+        if len(rounds) >= cfg.captions.max_rounds:
             raise RuntimeError(
-                f"only {have}/{target} unique captions after {len(progress.rounds)} rounds (captions.max_rounds): "
+                f"only {have}/{target} unique captions after {len(rounds)} rounds (captions.max_rounds): "
                 "the model's completions are mostly filtered or duplicated; check captions.min_words/max_words"
             )
-        prompts = sum(r["prompts"] for r in progress.rounds)
+        prompts = sum(r["prompts"] for r in rounds)
         kept_rate = max(have / prompts, 0.05) if prompts else 1.0
         need = min(target - have, cfg.captions.round_size)
         count = math.ceil(need * cfg.captions.oversample / kept_rate)
-        start = progress.rounds[-1]["start"] + progress.rounds[-1]["prompts"] if progress.rounds else 0
-        number = len(progress.rounds)
+        start = rounds[-1]["start"] + rounds[-1]["prompts"] if rounds else 0
+        number = len(rounds)
         log.info("captions round %d: %d prompts for %d captions (%d/%d done)", number, count, need, have, target)
-        committed = [f for r in progress.rounds for f in storage.list_files(storage.join(out, r["dir"]), ".parquet")]
+        committed = [storage.join(out, f["path"]) for r in rounds for f in r["files"]]
         info = _run_round(cfg, out, number, start, count, need, backgrounds, committed, have)
-        _commit_round(progress, info)
+        rounds.append(_commit_round(out, info))
         have += info["kept"]
-    manifest = _manifest(cfg, progress, target, backgrounds)
+    manifest = _manifest(cfg, rounds, target, backgrounds)
     storage.write_json(storage.join(out, MANIFEST_FILE), manifest)
     return manifest

@@ -40,9 +40,21 @@ TakeOverOption = Annotated[
 ]
 
 
-def resolve_config(config: str, overrides: list[str] | None, *extra: str) -> Config:
-    """Load the config and apply ``--set`` overrides, then the command's own flags (``extra``)."""
-    return load_config(config, [*(overrides or []), *extra])
+def resolve_config(config: str, overrides: list[str] | None, *extra: str, join_ray: bool = False) -> Config:
+    """Load the config and apply ``--set`` overrides, then the command's own flags (``extra``); with
+    ``join_ray``, then join Ray as that config says (see `join_ray_for`)."""
+    cfg = load_config(config, [*(overrides or []), *extra])
+    if join_ray:
+        join_ray_for(cfg)
+    return cfg
+
+
+def join_ray_for(cfg: Config) -> None:
+    """Join the Ray cluster of ``ray.address`` / ``RAY_ADDRESS``, or start a local one: the one place a
+    ``synclr`` command (and so a Ray job) joins Ray; library functions use the Ray they find."""
+    from synclr_ray.cluster import init_ray
+
+    init_ray(cfg.ray)
 
 
 @app.callback()

@@ -21,10 +21,8 @@ def captions(
 ) -> None:
     """Write exactly N unique captions under ROOT/captions; a rerun resumes what is missing."""
     from synclr_ray.captions.stage import run_captions
-    from synclr_ray.cluster import init_ray
 
-    cfg = resolve_config(config, overrides)
-    init_ray(cfg.ray)
+    cfg = resolve_config(config, overrides, join_ray=True)
     manifest = run_captions(cfg, root, num_captions, take_over_stale_lease=take_over_stale_lease)
     summary = {
         k: manifest[k] for k in ("num_captions", "prompts", "filtered", "duplicates", "by_template", "length_words")

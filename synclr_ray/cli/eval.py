@@ -30,7 +30,7 @@ def probe(
     """Linear probe and kNN accuracy of an encoder's frozen CLS features, next to a random-init baseline."""
     from synclr_ray.eval.probe import format_report, run_probe
 
-    report = run_probe(encoder, dataset, resolve_config(config, overrides), json_out)
+    report = run_probe(encoder, dataset, resolve_config(config, overrides, join_ray=True), json_out)
     print(format_report(report))
 
 

@@ -33,7 +33,7 @@ def finetune(
     """Fine-tune the whole encoder with a new classifier (Ray Train); top-1 on test/ (else val/). Resumes from --out."""
     from synclr_ray.finetune.stage import run_finetune
 
-    result = run_finetune(resolve_config(config, overrides), encoder, dataset, out, steps)
+    result = run_finetune(resolve_config(config, overrides, join_ray=True), encoder, dataset, out, steps)
     for name, numbers in result["models"].items():
         print(f"{name:>6}: top-1 {100 * numbers['top1']:.1f}%, mean per-class {100 * numbers['mean_per_class']:.1f}%"
               f" on {result['split']} after {result['step']} steps")  # fmt: skip

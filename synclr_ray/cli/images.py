@@ -11,7 +11,8 @@ from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, TakeOverOpti
 def images(
     root: RootOption,
     captions: Annotated[
-        str | None, typer.Option("--captions", help="Caption Parquet folder, local or s3:// (default ROOT/captions).")
+        str | None,
+        typer.Option("--captions", help="Folder of committed caption rows, local or s3:// (default ROOT/captions)."),
     ] = None,
     config: ConfigOption = "tiny",
     overrides: SetOption = None,
@@ -21,11 +22,11 @@ def images(
     from synclr_ray.images.stage import run_images
 
     manifest = run_images(
-        resolve_config(config, overrides), root, captions, take_over_stale_lease=take_over_stale_lease
+        resolve_config(config, overrides, join_ray=True), root, captions, take_over_stale_lease=take_over_stale_lease
     )
     print(
         f"{manifest['rows']} captions, {manifest['images']} images in {manifest['units_done']}/{manifest['units']} shards"
-        f" under {root}; {manifest['errors']} captions failed (see images/errors/)"
+        f" under {root}; {manifest['errors']} captions failed (see images/_errors/)"
     )
 
 
@@ -34,7 +35,8 @@ def show(
     root: RootOption,
     rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="Captions to show, one per grid row.")] = 8,
     images: Annotated[
-        str | None, typer.Option("--images", help="Image rows to show (default ROOT/images; e.g. ROOT/stream).")
+        str | None,
+        typer.Option("--images", help="Committed image rows to show (default ROOT/images; e.g. ROOT/stream)."),
     ] = None,
 ) -> None:
     """Write ROOT/figures/samples.png: captions with their images, the caption under each row."""

@@ -26,7 +26,7 @@ def segment(
     """Train UperNet (or --set segment.head=linear) on the encoder with Ray Train; single-scale mIoU. Resumes from --out."""
     from synclr_ray.segment.stage import run_segment
 
-    result = run_segment(resolve_config(config, overrides), encoder, dataset, out, steps)
+    result = run_segment(resolve_config(config, overrides, join_ray=True), encoder, dataset, out, steps)
     print(f"{result['head']} head, {'frozen' if result['frozen_encoder'] else 'fine-tuned'} encoder, "
           f"{result['step']} steps: mIoU {100 * result['mIoU']:.1f}, mAcc {100 * result['mAcc']:.1f}, "
           f"aAcc {100 * result['aAcc']:.1f} on validation")  # fmt: skip

@@ -19,7 +19,8 @@ from synclr_ray.cli.app import (
 def pretrain(
     root: RootOption,
     images: Annotated[
-        str | None, typer.Option("--images", help="Image Parquet folder, local or s3:// (default ROOT/images).")
+        str | None,
+        typer.Option("--images", help="Folder of committed image rows, local or s3:// (default ROOT/images)."),
     ] = None,
     steps: StepsOption = None,
     config: ConfigOption = "tiny",
@@ -29,9 +30,8 @@ def pretrain(
     """Pretrain into ROOT/train (resumes from its latest checkpoint) and export the teacher encoder to ROOT/export."""
     from synclr_ray.train.stage import run_pretrain
 
-    out = run_pretrain(
-        resolve_config(config, overrides), root, images, steps, take_over_stale_lease=take_over_stale_lease
-    )
+    cfg = resolve_config(config, overrides, join_ray=True)
+    out = run_pretrain(cfg, root, images, steps, take_over_stale_lease=take_over_stale_lease)
     print(f"trained to step {out['step']} (checkpoints in {out['train']}); encoder exported to {out['export']}")
     print(
         f"skipped: {out['skipped_steps']} steps with a non-finite loss, {out['bad_records']} bad records (undecodable images)"

@@ -23,6 +23,6 @@ def transfer(
     from synclr_ray.eval.table import to_markdown
     from synclr_ray.eval.transfer import TABLE_MD, run_transfer
 
-    table = run_transfer(encoder, resolve_config(config, overrides), out, compare)
+    table = run_transfer(encoder, resolve_config(config, overrides, join_ray=True), out, compare)
     print(to_markdown(table), end="")
     print(f"written: {out}/{TABLE_MD} (.json, .png)")

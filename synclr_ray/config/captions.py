@@ -57,7 +57,7 @@ class CaptionsConfig(Section):
     engine: Literal["vllm", "transformers"] = "vllm"
     model: str = Field(
         "meta-llama/Llama-2-7b-hf",
-        description="Hub id, local directory, s3:// directory, or `tiny` for the embedded tiny Llama.",
+        description="Hub id, local directory, s3:// directory, or builtin://tiny-llama (the embedded tiny Llama).",
     )
     num_captions: int = Field(10_000_000, ge=1)
     temperature: float = Field(0.8, ge=0)

@@ -13,7 +13,7 @@ class ImagesConfig(Section):
 
     model: str = Field(
         "stable-diffusion-v1-5/stable-diffusion-v1-5",
-        description="Hub id, local directory, s3:// directory, or `tiny` for the embedded tiny SD-1.5.",
+        description="Hub id, local directory, s3:// directory, or builtin://tiny-sd15 (the embedded tiny SD-1.5).",
     )
     images_per_caption: int = Field(4, ge=1)
     guidance_scale: float = Field(2.5, ge=1)

@@ -6,17 +6,16 @@ from synclr_ray.config.base import Section
 
 
 class PipelineConfig(Section):
-    """Streaming-mode settings: how much is generated and whether it is also kept."""
+    """Streaming-mode settings; the stream's length follows from the training run (train.steps x train.batch_captions)."""
 
-    epochs: int = Field(
-        1,
+    caption_cycle: int | None = Field(
+        None,
         ge=1,
-        description="Generation epochs of captions.num_captions prompts each; every epoch draws fresh image seeds.",
-    )
-    fresh_captions: bool = Field(
-        True, description="Every epoch also plans new prompts (new captions), not only new images."
+        description="Reuse the first N planned captions, each pass (generation epoch) drawing fresh images; "
+        "default: every streamed caption is new.",
     )
     write_through: bool = Field(
         False,
-        description="Also write every generated image row to ROOT/stream/ (reusable by `synclr pretrain --images`).",
+        description="Also write every generated image row to ROOT/stream/ (reusable by `synclr pretrain --images`, "
+        "and replayed instead of drawn again when a crashed run resumes).",
     )

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError
 
 from synclr_ray.config.base import Section
 from synclr_ray.config.captions import CaptionsConfig
+from synclr_ray.config.embed import EmbedConfig
 from synclr_ray.config.eval import EvalConfig
 from synclr_ray.config.finetune import FinetuneConfig
 from synclr_ray.config.images import ImagesConfig
@@ -41,6 +42,7 @@ class Config(Section):
     finetune: FinetuneConfig = FinetuneConfig()
     segment: SegmentConfig = SegmentConfig()
     serve: ServeConfig = ServeConfig()
+    embed: EmbedConfig = EmbedConfig()
     pipeline: PipelineConfig = PipelineConfig()
     lease: LeaseConfig = LeaseConfig()
 

@@ -2,8 +2,9 @@
 
 import ipaddress
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from synclr_ray.config.base import Section
 
@@ -70,6 +71,12 @@ class ServeConfig(Section):
     max_request_pixels: int = Field(
         64 * 2**20, ge=1, description="Pixel budget of a whole request (sum of width x height, from the headers)."
     )
+    url_allow_list: list[str] = Field(
+        default_factory=list,
+        description="URL prefixes (scheme://host[:port][/path]) that OpenAI-style `input` items may name; the "
+        "replica fetches them itself. Empty: URLs are refused.",
+    )
+    url_timeout_s: float = Field(10.0, gt=0, description="Time limit for fetching one `input` URL.")
     auth_token_file: str | None = Field(
         None, description="File holding the bearer token, read by each replica (a mounted secret), never logged."
     )
@@ -78,6 +85,15 @@ class ServeConfig(Section):
         description="Bearer-token auth of every route but /healthz. Default: required when a token file is set "
         "or `host` is not loopback. none is refused off-loopback, and even then serves loopback clients only.",
     )
+
+    @field_validator("url_allow_list")
+    @classmethod
+    def _check_prefixes(cls, prefixes: list[str]) -> list[str]:
+        for prefix in prefixes:
+            parts = urlsplit(prefix)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.query:
+                raise ValueError(f"{prefix!r} is not an http(s)://host[:port][/path] prefix (no credentials or query)")
+        return prefixes
 
     @model_validator(mode="after")
     def _check(self) -> "ServeConfig":

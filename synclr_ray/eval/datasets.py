@@ -103,6 +103,22 @@ def image_folder(uri: str) -> LabelledImages:
     )
 
 
+def image_files(uri: str) -> list[str]:
+    """Every image file under a folder, at any depth (an ImageFolder with or without splits), sorted; hidden and
+    ``_``-prefixed entries are skipped. Raises ValueError if there is none."""
+    fs, root = storage.filesystem(uri)
+    if fs.get_file_info(root).type != pafs.FileType.Directory:
+        raise ValueError(f"{uri}: no such directory")
+    files = [
+        path
+        for path in storage.list_files(uri)
+        if path.lower().endswith(IMAGE_EXTENSIONS) and "/_" not in storage.filesystem(path)[1][len(root) :]
+    ]
+    if not files:
+        raise ValueError(f"{uri}: no image files ({', '.join(IMAGE_EXTENSIONS)}) at any depth")
+    return files
+
+
 def _class_files(fs: pafs.FileSystem, split_dir: str, uri: str) -> dict[str, list[str]]:
     """Image files per class folder of one split; every class folder must hold at least one image."""
     by_class: dict[str, list[str]] = {}

@@ -53,7 +53,7 @@ class FeatureExtractor:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         images = [decode_image(data, row_id) for data, row_id in zip(batch["image"], batch["id"], strict=True)]
-        out = {"id": batch["id"], "label": batch["label"], "split": batch["split"]}
+        out = {key: value for key, value in batch.items() if key != "image"}  # id, label, split, ... as given
         pixels: dict[int, torch.Tensor] = {}
         for name, model in self.models.items():
             key = id(model.transform)

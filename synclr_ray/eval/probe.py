@@ -5,7 +5,6 @@ import logging
 import numpy as np
 
 from synclr_ray import storage
-from synclr_ray.cluster import init_ray
 from synclr_ray.config import Config
 from synclr_ray.config.eval import EvalConfig
 from synclr_ray.encoder import load_encoder
@@ -39,7 +38,6 @@ def run_probe(encoder_uri: str, dataset: str, cfg: Config, json_out: str | None 
     """Extract features of ``encoder_uri`` and its baseline on ``dataset``, probe both, optionally write JSON."""
     info = load_encoder(encoder_uri).info  # fails fast, before any Ray work, on a bad export
     data = load_dataset(dataset)
-    init_ray(cfg.ray)
     # The version resolved above (not ROOT/export again): every actor loads the same weights.
     features = extract_features(data.rows, info["id"], cfg.eval, baseline_seed=cfg.seed)
     report = {

@@ -10,7 +10,6 @@ computes the datasets still missing.
 import logging
 
 from synclr_ray import storage
-from synclr_ray.cluster import init_ray
 from synclr_ray.config import Config
 from synclr_ray.encoder import load_encoder
 from synclr_ray.eval.datasets import LabelledImages, load_dataset
@@ -34,7 +33,6 @@ def run_transfer(encoder_uri: str, cfg: Config, out: str, compare: str | None = 
     models = {ENCODER: load_encoder(encoder_uri).info}  # fails fast, before any Ray work, on a bad export
     if compare is not None:
         models[COMPARE] = load_any_encoder(compare).info
-    init_ray(cfg.ray)
     datasets = {name: load_dataset(uri) for name, uri in uris.items()}
     save_config(cfg, out)
     titles = {ENCODER: "encoder", BASELINE: "random-init", **({COMPARE: compare} if compare else {})}

@@ -3,7 +3,6 @@
 import logging
 
 from synclr_ray import storage
-from synclr_ray.cluster import init_ray
 from synclr_ray.config import Config
 from synclr_ray.downstream.trainer import fit_task, predict
 from synclr_ray.encoder import load_encoder
@@ -24,7 +23,6 @@ def run_finetune(cfg: Config, encoder_uri: str, dataset: str, out: str, steps: i
     the fine-tuned model and of its EMA.
     """
     info = load_encoder(encoder_uri).info  # fails fast, before any Ray work, on a bad export
-    init_ray(cfg.ray)
     data = load_dataset(dataset)
     task = FinetuneTask(cfg, encoder_uri, info, num_classes=len(data.classes))
     save_config(cfg, out)

@@ -11,10 +11,10 @@ from typing import Any
 import pyarrow as pa
 import torch
 
+from synclr_ray import rows
 from synclr_ray.config import Config
 from synclr_ray.images.encoding import encode_image
 from synclr_ray.images.model import generator_settings, load_pipeline
-from synclr_ray.images.schema import CAPTION_TEXT_COLUMNS, EPOCH_COLUMN, ERROR_SCHEMA, IMAGE_SCHEMA
 from synclr_ray.images.seeds import caption_seeds
 
 log = logging.getLogger(__name__)
@@ -23,12 +23,11 @@ _MAX_REASON = 500
 
 
 class ImageGenerator:
-    """Caption rows in, image rows out; captions that cannot be drawn become error rows."""
+    """Caption rows in, image rows out (`rows.IMAGE_SCHEMA`); captions that cannot be drawn become error rows."""
 
-    def __init__(self, cfg: Config, epoch: int = 0) -> None:
+    def __init__(self, cfg: Config) -> None:
         self.cfg = cfg.images
         self.run_seed = cfg.seed
-        self.epoch = epoch
         self.device = "cuda" if self.cfg.num_gpus > 0 and torch.cuda.is_available() else "cpu"
         self.pipe = load_pipeline(self.cfg, self.device)
         self.generator_json = generator_settings(self.cfg, self.pipe.unet.dtype)
@@ -48,13 +47,10 @@ class ImageGenerator:
         alone too, the model rather than the captions is at fault: that raises, so nothing is
         recorded as drawn and a rerun tries again.
         """
-        rows: list[dict[str, Any]] = []
+        drawn_rows: list[dict[str, Any]] = []
         failures: list[dict[str, Any]] = []
         pending = []
-        # A streaming run tags each caption with its generation epoch: seeds follow it, and it is kept.
-        streamed = EPOCH_COLUMN in captions.column_names
-        columns = [*CAPTION_TEXT_COLUMNS, EPOCH_COLUMN] if streamed else list(CAPTION_TEXT_COLUMNS)
-        for caption in captions.select(columns).to_pylist():
+        for caption in rows.conform(captions, rows.CAPTION_SCHEMA, "caption rows").to_pylist():
             problem = _invalid(caption)
             if problem:
                 failures.append({**caption, "error": problem})
@@ -64,7 +60,7 @@ class ImageGenerator:
             batch = pending[start : start + self.cfg.batch_size]
             drawn, reason = self._attempt(batch, attempts=1 + self.cfg.retries)
             if drawn is not None:
-                rows += drawn
+                drawn_rows += drawn
                 continue
             log.warning(
                 "batch of %d captions failed %d times (%s); trying them one by one",
@@ -79,11 +75,10 @@ class ImageGenerator:
                 )
             for caption, drawn, why in alone:
                 if drawn is not None:
-                    rows += drawn
+                    drawn_rows += drawn
                 else:
                     failures.append({**caption, "error": why})
-        schema = IMAGE_SCHEMA.append(pa.field(EPOCH_COLUMN, pa.int64())) if streamed else IMAGE_SCHEMA
-        return pa.Table.from_pylist(rows, schema=schema), pa.Table.from_pylist(failures, schema=ERROR_SCHEMA)
+        return rows.to_table(drawn_rows, rows.IMAGE_SCHEMA), rows.to_table(failures, rows.ERROR_SCHEMA)
 
     def _attempt(self, captions: list[dict[str, Any]], attempts: int) -> tuple[list[dict[str, Any]] | None, str]:
         reason = ""
@@ -97,9 +92,7 @@ class ImageGenerator:
     @torch.inference_mode()
     def _draw(self, captions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         count = self.cfg.images_per_caption
-        seeds = [
-            caption_seeds(self.run_seed, c["caption_id"], c.get(EPOCH_COLUMN, self.epoch), count) for c in captions
-        ]
+        seeds = [caption_seeds(self.run_seed, c["caption_id"], c["epoch"], count) for c in captions]
         # CPU generators: the initial noise of a seed is the same on every device.
         generators = [torch.Generator().manual_seed(seed) for per_caption in seeds for seed in per_caption]
         output = self.pipe(

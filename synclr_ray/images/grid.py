@@ -5,7 +5,7 @@ import io
 import pyarrow.parquet as pq
 from PIL import Image, ImageDraw, ImageFont
 
-from synclr_ray import storage
+from synclr_ray import rows, storage
 from synclr_ray.images.encoding import decode_image
 from synclr_ray.runroot import RunRoot
 
@@ -21,12 +21,12 @@ def grid_size(rows: int, columns: int, cell: int) -> tuple[int, int]:
 
 
 def write_samples_grid(root: str, rows: int = 8, cell: int = 160, images_uri: str | None = None) -> str:
-    """Write ROOT/figures/samples.png from the first ``rows`` image rows under ``images_uri``
+    """Write ROOT/figures/samples.png from the first ``rows`` committed image rows under ``images_uri``
     (default ROOT/images; a streaming run's ROOT/stream works too); returns its URI."""
     images_uri = images_uri or RunRoot(root).images
     samples = _first_rows(images_uri, rows)
     if not samples:
-        raise FileNotFoundError(f"no image rows under {images_uri}: run `synclr images` first")
+        raise FileNotFoundError(f"no committed image rows under {images_uri}: run `synclr images` first")
     columns = max(len(images) for _, images in samples)
     width, height = grid_size(len(samples), columns, cell)
     band = TEXT_LINES * (FONT_SIZE + 3) + PAD
@@ -49,7 +49,7 @@ def write_samples_grid(root: str, rows: int = 8, cell: int = 160, images_uri: st
 
 def _first_rows(images_uri: str, count: int) -> list[tuple[str, list[bytes]]]:
     samples: list[tuple[str, list[bytes]]] = []
-    for uri in storage.list_files(images_uri, ".parquet"):
+    for uri in rows.CommitLog(images_uri).files():
         if len(samples) >= count:
             break
         fs, path = storage.filesystem(uri)

@@ -9,13 +9,6 @@ from synclr_ray import storage
 from synclr_ray.config.images import ImagesConfig
 
 
-def resolve_model(model: str) -> str:
-    """What ``from_pretrained`` gets: the tiny pipeline's directory, a node-cached copy of an s3:// dir, or as given."""
-    from synclr_ray.tiny.diffusion import tiny_sd_path
-
-    return storage.model_source(model, tiny_sd_path)
-
-
 def make_scheduler(name: str, config: Any) -> Any:
     """DDIM (deterministic, eta 0: the reference) or multistep DPM-Solver++ (the fast option) from the model's config."""
     from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
@@ -35,7 +28,7 @@ def load_pipeline(cfg: ImagesConfig, device: str) -> Any:
     dtype = torch.float16 if device == "cuda" else torch.float32
     extra = {} if cfg.safety_checker else {"safety_checker": None, "requires_safety_checker": False}
     try:
-        pipe = StableDiffusionPipeline.from_pretrained(resolve_model(cfg.model), dtype=dtype, **extra)
+        pipe = StableDiffusionPipeline.from_pretrained(storage.model_source(cfg.model), dtype=dtype, **extra)
     except (OSError, ValueError) as exc:
         raise ValueError(f"images.model {cfg.model!r} cannot be loaded: {exc}") from exc
     if cfg.safety_checker and pipe.safety_checker is None:

@@ -1,9 +1,10 @@
-"""The image stage's files: caption inputs cut into units, image shards, error tables, the manifest.
+"""The image stage's files: committed caption files cut into units, image shards, error tables.
 
-A unit is a slice of ``images.shard_captions`` rows of one caption file; it becomes exactly one
-image shard ``ROOT/images/<unit>.parquet``, written atomically. A unit is done when its shard
-exists, so a rerun draws only the missing units and no caption is drawn twice. Captions that
-could not be drawn go to ``ROOT/images/errors/<unit>.jsonl`` (written before the shard).
+A unit is a slice of ``images.shard_captions`` rows of one committed caption file; it becomes
+exactly one image shard ``ROOT/images/<unit>.parquet``, written atomically. A unit is done once
+the images commit log names its shard, so a rerun draws only the missing units (a shard written
+but not yet committed when a run died is drawn again) and no caption counts twice. Captions that
+could not be drawn go to ``ROOT/images/_errors/<unit>.jsonl`` (written before the shard).
 """
 
 import io
@@ -14,11 +15,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from synclr_ray import storage
-from synclr_ray.images.schema import CAPTION_TEXT_COLUMNS
+from synclr_ray import rows, storage
 
-MANIFEST_FILE = "manifest.json"
-ERRORS_DIR = "errors"
+MANIFEST_FILE = "_manifest.json"
+ERRORS_DIR = "_errors"
 
 
 class CaptionInputError(ValueError):
@@ -36,11 +36,12 @@ class Unit:
 
 
 def plan_units(captions_uri: str, shard_captions: int) -> list[Unit]:
-    """Cut every caption file under ``captions_uri`` into units, checking each file's footer and columns."""
-    files = storage.list_files(captions_uri, ".parquet")
+    """Cut every committed caption file under ``captions_uri`` into units, checking each file's footer and columns."""
+    files = rows.CommitLog(captions_uri).files()
     if not files:
         raise CaptionInputError(
-            f"no caption files (*.parquet) under {captions_uri}: run `synclr captions` or pass --captions"
+            f"no committed caption files under {captions_uri} (its {rows.COMMITS_DIR}/ names none): "
+            "run `synclr captions` or pass --captions"
         )
     base = storage.filesystem(captions_uri)[1]
     units = []
@@ -61,20 +62,20 @@ def _caption_file_rows(uri: str) -> int:
     except (OSError, pa.ArrowException) as exc:
         raise CaptionInputError(f"caption file {uri} is not readable Parquet: {exc}") from None
     names = metadata.schema.to_arrow_schema().names
-    missing = [name for name in CAPTION_TEXT_COLUMNS if name not in names]
+    missing = [name for name in rows.CAPTION_SCHEMA.names if name not in names]
     if missing:
         raise CaptionInputError(f"caption file {uri} lacks column(s) {', '.join(missing)} (has {', '.join(names)})")
     return metadata.num_rows
 
 
 def read_captions(unit: Unit) -> pa.Table:
-    """The caption rows of one unit."""
+    """The caption rows of one unit (`rows.CAPTION_SCHEMA`)."""
     fs, path = storage.filesystem(unit.source)
     try:
-        table = pq.read_table(path, filesystem=fs, columns=list(CAPTION_TEXT_COLUMNS))
+        table = pq.read_table(path, filesystem=fs, columns=rows.CAPTION_SCHEMA.names)
     except (OSError, pa.ArrowException) as exc:
         raise CaptionInputError(f"caption file {unit.source} is not readable Parquet: {exc}") from None
-    return table.slice(unit.start, unit.stop - unit.start)
+    return rows.conform(table, rows.CAPTION_SCHEMA, unit.source).slice(unit.start, unit.stop - unit.start)
 
 
 def shard_uri(images_uri: str, name: str) -> str:
@@ -87,16 +88,18 @@ def errors_uri(images_uri: str, name: str) -> str:
     return storage.join(images_uri, ERRORS_DIR, f"{name}.jsonl")
 
 
-def done_units(images_uri: str) -> set[str]:
-    """Names of the units whose shard exists."""
-    prefix = storage.filesystem(images_uri)[1] + "/"
-    return {
-        path.removesuffix(".parquet")
-        for path in (
-            storage.filesystem(uri)[1].removeprefix(prefix) for uri in storage.list_files(images_uri, ".parquet")
-        )
-        if "/" not in path
-    }
+def done_units(images_uri: str) -> dict[str, dict[str, Any]]:
+    """The committed shards of an images folder by unit name: ``{"unit", "path", "rows", "errors"}``."""
+    return {f["unit"]: f for entry in rows.CommitLog(images_uri).entries() for f in entry["files"]}
+
+
+def commit_shards(images_uri: str, summaries: list[dict[str, Any]]) -> None:
+    """Commit drawn shards (``{"name", "rows", "errors"}`` of each unit) in one entry of the images commit log."""
+    if summaries:
+        files = [{"unit": s["name"], "path": f"{s['name']}.parquet", "rows": s["rows"], "errors": s["errors"]}
+                 for s in summaries]  # fmt: skip
+        # A unit is committed at most once (done units are never drawn again): its name names the entry.
+        rows.CommitLog(images_uri).commit(summaries[0]["name"], files)
 
 
 def write_shard(images_uri: str, name: str, images: pa.Table, errors: pa.Table) -> None:
@@ -116,12 +119,3 @@ def read_errors(images_uri: str) -> list[dict[str, Any]]:
         for uri in storage.list_files(storage.join(images_uri, ERRORS_DIR), ".jsonl")
         for line in storage.read_text(uri).splitlines()
     ]
-
-
-def shard_counts(images_uri: str, name: str) -> dict[str, Any]:
-    """A manifest entry read back from storage: rows in the shard and error rows of the unit."""
-    fs, path = storage.filesystem(shard_uri(images_uri, name))
-    rows = pq.read_metadata(path, filesystem=fs).num_rows
-    errors_file = errors_uri(images_uri, name)
-    errors = len(storage.read_text(errors_file).splitlines()) if storage.exists(errors_file) else 0
-    return {"name": name, "rows": rows, "errors": errors}

@@ -1,4 +1,10 @@
-"""Stage 2 on Ray Data: the lazy building block for streaming, and the resumable staged runner."""
+"""Stage 2 on Ray Data: caption rows -> image rows as a lazy `Dataset -> Dataset` transform, and the
+resumable staged runner that draws ROOT/captions' committed files into ROOT/images.
+
+Output (row format in synclr_ray/rows.py): ``<unit>.parquet`` image shards, ``_commits/`` (the
+commit log: a shard counts once an entry names it), ``_errors/<unit>.jsonl``, ``_manifest.json``
+and ``_config.yaml``.
+"""
 
 import logging
 import time
@@ -9,8 +15,8 @@ import pyarrow as pa
 import ray
 import yaml
 
-from synclr_ray import storage
-from synclr_ray.cluster import init_ray, label_selector
+from synclr_ray import rows, storage
+from synclr_ray.cluster import label_selector
 from synclr_ray.config import Config
 from synclr_ray.images import shards
 from synclr_ray.images.engine import ImageGenerator
@@ -18,6 +24,8 @@ from synclr_ray.leases import holds_lease
 from synclr_ray.runroot import CONFIG_FILE, RunRoot, save_config
 
 log = logging.getLogger(__name__)
+
+COMMIT_EVERY_S = 30.0  # drawn shards are committed in one entry at most this often (and at the end)
 
 # Settings that decide which pixels (or which units) a run produces: a rerun into the same
 # folder must agree on them, or old and new shards would silently mix.
@@ -47,18 +55,20 @@ def _map_options(cfg: Config) -> dict[str, Any]:
     }
 
 
-def image_dataset(cfg: Config, captions: ray.data.Dataset, epoch: int = 0) -> ray.data.Dataset:
-    """Image rows drawn lazily from caption rows by a pool of generator actors (nothing runs until consumed).
-
-    ``epoch`` enters the seeds: every epoch draws fresh images of the same captions. Captions
-    that cannot be drawn are logged with their reason and left out.
+class ImageStage:
+    """Caption rows (`rows.CAPTION_SCHEMA`) -> image rows (`rows.IMAGE_SCHEMA`), drawn lazily by a pool of
+    generator actors. A row's ``epoch`` enters its seeds, so a later epoch draws fresh images of the
+    same caption. Captions that cannot be drawn are logged with their reason and left out.
     """
-    return captions.map_batches(
-        ImageGenerator,
-        fn_constructor_kwargs={"cfg": cfg, "epoch": epoch},
-        batch_size=cfg.images.batch_size,
-        **_map_options(cfg),
-    )
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+
+    def __call__(self, captions: ray.data.Dataset) -> ray.data.Dataset:
+        return captions.map_batches(
+            ImageGenerator, fn_constructor_kwargs={"cfg": self.cfg}, batch_size=self.cfg.images.batch_size,
+            **_map_options(self.cfg),
+        )  # fmt: skip
 
 
 _SUMMARY_SCHEMA = pa.schema(
@@ -101,16 +111,17 @@ class ShardWriter:
 
 @holds_lease("images")
 def run_images(cfg: Config, root: str, captions_uri: str | None = None) -> dict[str, Any]:
-    """Draw images for every caption under ``captions_uri`` (default ROOT/captions) into ROOT/images.
+    """Draw images for every committed caption under ``captions_uri`` (default ROOT/captions) into ROOT/images.
 
-    Resumable and idempotent: only units without a shard are drawn; the manifest is rewritten
-    from what is on storage. Returns the manifest.
+    Resumable and idempotent: only units without a committed shard are drawn; the manifest is
+    rewritten from the commit log. Returns the manifest.
     """
     # Actors run in other working directories: hand them absolute paths.
     run = RunRoot(root)
     captions_uri = captions_uri or run.captions
     images_uri = run.images
     units = shards.plan_units(captions_uri, cfg.images.shard_captions)
+    rows.CommitLog(images_uri).check_layout()
     _check_same_settings(cfg, images_uri)
     done = shards.done_units(images_uri)
     pending = [unit for unit in units if unit.name not in done]
@@ -122,8 +133,8 @@ def run_images(cfg: Config, root: str, captions_uri: str | None = None) -> dict[
         sum(u.stop - u.start for u in pending),
         images_uri,
     )
-    drawn, failures = _draw_units(cfg, pending, images_uri) if pending else ({}, {})
-    manifest = _write_manifest(cfg, units, images_uri, captions_uri, drawn)
+    failures = _draw_units(cfg, pending, images_uri) if pending else {}
+    manifest = _write_manifest(cfg, units, images_uri, captions_uri)
     if failures:
         name, reason = next(iter(failures.items()))
         raise RuntimeError(
@@ -132,27 +143,29 @@ def run_images(cfg: Config, root: str, captions_uri: str | None = None) -> dict[
     return manifest
 
 
-def _draw_units(
-    cfg: Config, pending: list[shards.Unit], images_uri: str
-) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Summaries of the units drawn, and the reason of each unit that failed."""
-    init_ray(cfg.ray)
+def _draw_units(cfg: Config, pending: list[shards.Unit], images_uri: str) -> dict[str, str]:
+    """Draw and commit the pending units; returns the reason of each unit that failed."""
     summaries = ray.data.from_items([asdict(unit) for unit in pending]).map_batches(
         ShardWriter, fn_constructor_kwargs={"cfg": cfg, "images_uri": images_uri}, batch_size=1, **_map_options(cfg)
     )
-    drawn: dict[str, dict[str, Any]] = {}
+    drawn = 0
+    uncommitted: list[dict[str, Any]] = []
     failures: dict[str, str] = {}
-    started, images = time.perf_counter(), 0
+    started, images, committed_at = time.perf_counter(), 0, time.perf_counter()
     for row in summaries.iter_rows():
         if row["failure"]:
             failures[row["name"]] = row["failure"]
             log.error("images: shard %s failed: %s", row["name"], row["failure"])
             continue
-        drawn[row["name"]] = {"name": row["name"], "rows": row["rows"], "errors": row["errors"]}
+        drawn += 1
+        uncommitted.append({"name": row["name"], "rows": row["rows"], "errors": row["errors"]})
+        if time.perf_counter() - committed_at >= COMMIT_EVERY_S:
+            shards.commit_shards(images_uri, uncommitted)
+            uncommitted, committed_at = [], time.perf_counter()
         images += row["rows"] * cfg.images.images_per_caption
         log.info(
             "images: shard %d/%d %s (%d captions, %d errors, %.1f s) | %.2f images/s",
-            len(drawn) + len(failures),
+            drawn + len(failures),
             len(pending),
             row["name"],
             row["rows"],
@@ -160,7 +173,8 @@ def _draw_units(
             row["seconds"],
             images / (time.perf_counter() - started),
         )
-    return drawn, failures
+    shards.commit_shards(images_uri, uncommitted)
+    return failures
 
 
 def _check_same_settings(cfg: Config, images_uri: str) -> None:
@@ -178,28 +192,23 @@ def _check_same_settings(cfg: Config, images_uri: str) -> None:
             )
 
 
-def _write_manifest(
-    cfg: Config, units: list[shards.Unit], images_uri: str, captions_uri: str, drawn: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
-    manifest_uri = storage.join(images_uri, shards.MANIFEST_FILE)
-    known = {s["name"]: s for s in storage.read_json(manifest_uri)["shards"]} if storage.exists(manifest_uri) else {}
-    known.update(drawn)
+def _write_manifest(cfg: Config, units: list[shards.Unit], images_uri: str, captions_uri: str) -> dict[str, Any]:
     done = shards.done_units(images_uri)
-    entries = [known.get(u.name) or shards.shard_counts(images_uri, u.name) for u in units if u.name in done]
-    rows = sum(e["rows"] for e in entries)
+    entries = [done[u.name] for u in units if u.name in done]
+    drawn_rows = sum(e["rows"] for e in entries)
     manifest = {
         "complete": len(entries) == len(units),
         "captions": captions_uri,
         "units": len(units),
         "units_done": len(entries),
-        "rows": rows,
-        "images": rows * cfg.images.images_per_caption,
+        "rows": drawn_rows,
+        "images": drawn_rows * cfg.images.images_per_caption,
         "errors": sum(e["errors"] for e in entries),
         "images_per_caption": cfg.images.images_per_caption,
         "width": cfg.images.store_size,
         "height": cfg.images.store_size,
         "image_format": cfg.images.image_format,
-        "shards": [{**e, "path": f"{e['name']}.parquet"} for e in entries],
+        "shards": entries,
     }
-    storage.write_json(manifest_uri, manifest)
+    storage.write_json(storage.join(images_uri, shards.MANIFEST_FILE), manifest)
     return manifest

@@ -38,9 +38,10 @@ def build_sd15(out_dir: Path) -> None:
     from diffusers import StableDiffusionPipeline
     from transformers import CLIPTokenizer
 
-    from synclr_ray.images.model import resolve_model
+    from synclr_ray.storage import local_copy
 
-    tokenizer = CLIPTokenizer.from_pretrained(Path(resolve_model("tiny")) / "tokenizer")
+    # SD 1.5's 77-token context (the tiny SD's own is shorter).
+    tokenizer = CLIPTokenizer.from_pretrained(local_copy("builtin://tiny-sd15/tokenizer"), model_max_length=77)
     pipe = StableDiffusionPipeline(
         **sd15_models(torch.float16),
         tokenizer=tokenizer,

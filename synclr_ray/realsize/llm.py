@@ -25,10 +25,10 @@ def build_llama2_7b(out_dir: Path, num_layers: int) -> None:
     """Save a random Llama-2-7B-shaped model (float16 on disk, like the hub's) with the tiny Llama's tokenizer."""
     from transformers import AutoTokenizer, LlamaForCausalLM
 
-    from synclr_ray.captions.engines import resolve_model
+    from synclr_ray.storage import model_source
 
     # The tiny tokenizer numbers <unk>, <s>, </s> 0, 1, 2 like Llama-2's, and all its ids are in range.
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model("tiny"))
+    tokenizer = AutoTokenizer.from_pretrained(model_source("builtin://tiny-llama"))
     torch.manual_seed(0)
     model = LlamaForCausalLM(llama2_7b_config(num_layers)).to(torch.float16)
     model.generation_config.pad_token_id = tokenizer.eos_token_id

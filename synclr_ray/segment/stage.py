@@ -5,7 +5,6 @@ import logging
 import numpy as np
 
 from synclr_ray import storage
-from synclr_ray.cluster import init_ray
 from synclr_ray.config import Config
 from synclr_ray.downstream.trainer import fit_task, predict
 from synclr_ray.encoder import load_encoder
@@ -23,7 +22,6 @@ def run_segment(cfg: Config, encoder_uri: str, dataset: str, out: str, steps: in
     """Train into ``out/train`` (resumes from its latest checkpoint), score ``validation/``, write ``out/result.json``."""
     encoder = load_encoder(encoder_uri)  # fails fast, before any Ray work, on a bad export
     info = {**encoder.info, "depth": len(encoder.model.blocks)}
-    init_ray(cfg.ray)
     data = ade_layout(dataset)
     task = SegmentTask(cfg, encoder_uri, info, num_classes=cfg.segment.num_classes)
     save_config(cfg, out)

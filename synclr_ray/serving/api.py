@@ -1,4 +1,8 @@
-"""The HTTP contract of ``POST /v1/embeddings``: schemas, and parsing JSON or multipart bodies into raw images."""
+"""The HTTP contract of ``POST /v1/embeddings``: schemas, and parsing JSON or multipart bodies into raw images.
+
+Three bodies share the path: OpenAI's JSON (``input``, see `synclr_ray.serving.openai_api`),
+and for existing clients the original JSON (``images``: base64) and multipart uploads.
+"""
 
 import asyncio
 import json
@@ -13,8 +17,10 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 
 from synclr_ray.config.serve import ServeConfig
 from synclr_ray.encoder import Precision
+from synclr_ray.serving import urls
 from synclr_ray.serving.body import read_body
 from synclr_ray.serving.decode import decode_base64
+from synclr_ray.serving.openai_api import OpenAIEmbeddingRequest, ServedModel, check_model, split_inputs
 
 
 class EmbeddingOptions(BaseModel):
@@ -33,7 +39,7 @@ class EmbeddingRequest(EmbeddingOptions):
 
 
 class EmbeddingResponse(BaseModel):
-    """Embeddings in request order."""
+    """Embeddings in request order (answer to an ``images`` body)."""
 
     model: str
     dim: int
@@ -61,7 +67,9 @@ REQUEST_BODY_DOC = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": EmbeddingRequest.model_json_schema()},
+            "application/json": {
+                "schema": {"anyOf": [OpenAIEmbeddingRequest.model_json_schema(), EmbeddingRequest.model_json_schema()]}
+            },
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -80,15 +88,22 @@ REQUEST_BODY_DOC = {
 
 @dataclass
 class ParsedRequest:
-    """A validated request: raw image bytes (not yet decoded) and options."""
+    """A validated request: raw image bytes (not yet decoded), options, and the OpenAI body when it came as one."""
 
     images: list[bytes]
     pool: Literal["cls", "mean"]
     normalize: bool
+    openai: OpenAIEmbeddingRequest | None = None
+
+    @property
+    def field(self) -> str:
+        """The request field holding the images, for error messages."""
+        return "images" if self.openai is None else "input"
 
 
-async def parse_request(request: Request, cfg: ServeConfig) -> ParsedRequest:
-    """Validate a JSON or multipart embedding request against the configured limits; 4xx naming the field."""
+async def parse_request(request: Request, cfg: ServeConfig, served: ServedModel) -> ParsedRequest:
+    """Validate a JSON or multipart embedding request against the configured limits, fetching allowed URLs;
+    4xx naming the field."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("application/json", "multipart/form-data"):
         raise HTTPException(
@@ -97,7 +112,12 @@ async def parse_request(request: Request, cfg: ServeConfig) -> ParsedRequest:
     body = await read_body(request, cfg.max_body_bytes, cfg.request_timeout_s)
     if content_type == "application/json":
         # Parsing up to max_body_bytes of JSON and base64 takes a while: off the event loop, so batches keep forming.
-        return await asyncio.to_thread(_parse_json, body, cfg.max_images_per_request)
+        parsed, pending = await asyncio.to_thread(_parse_json, body, cfg, served)
+        budget = cfg.max_body_bytes - len(body)  # fetched images count against the body limit, like uploads
+        for index, url in pending.items():
+            parsed.images[index] = await urls.fetch(url, f"input[{index}]", budget, cfg.url_timeout_s)
+            budget -= len(parsed.images[index])
+        return parsed
     return await _parse_multipart(request, body, cfg.max_images_per_request)
 
 
@@ -107,26 +127,43 @@ def _validation_error(exc: ValidationError) -> HTTPException:
     return HTTPException(422, f"{field}: {err['msg']}")
 
 
-def _check_count(count: int, limit: int) -> None:
+def _check_count(count: int, limit: int, field: str = "images") -> None:
     if count > limit:
-        raise HTTPException(413, f"images: {count} images, at most {limit} per request")
+        raise HTTPException(413, f"{field}: {count} images, at most {limit} per request")
 
 
-def _parse_json(body: bytes, max_images: int) -> ParsedRequest:
+def _parse_json(body: bytes, cfg: ServeConfig, served: ServedModel) -> tuple[ParsedRequest, dict[int, str]]:
+    """The parsed body and, for an OpenAI body, the URLs still to fetch by input index."""
     try:
         data = json.loads(body)
     except RecursionError:
         raise HTTPException(400, "body is not valid JSON (nested too deeply)") from None
     except ValueError as exc:  # also integers longer than Python converts, and bad UTF-8
         raise HTTPException(400, f"body is not valid JSON ({exc})") from None
+    if isinstance(data, dict) and "input" in data:
+        return _parse_openai(data, cfg, served)
     if isinstance(data, dict) and isinstance(data.get("images"), list):
-        _check_count(len(data["images"]), max_images)  # before decoding any of them
+        _check_count(len(data["images"]), cfg.max_images_per_request)  # before decoding any of them
     try:
         req = EmbeddingRequest.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(exc) from None
     images = [decode_base64(text, f"images[{i}]") for i, text in enumerate(req.images)]
-    return ParsedRequest(images=images, pool=req.pool, normalize=req.normalize)
+    return ParsedRequest(images=images, pool=req.pool, normalize=req.normalize), {}
+
+
+def _parse_openai(data: dict, cfg: ServeConfig, served: ServedModel) -> tuple[ParsedRequest, dict[int, str]]:
+    if isinstance(data["input"], str):  # OpenAI accepts one item on its own
+        data = {**data, "input": [data["input"]]}
+    if isinstance(data["input"], list):
+        _check_count(len(data["input"]), cfg.max_images_per_request, "input")  # before decoding any of them
+    try:
+        req = OpenAIEmbeddingRequest.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_error(exc) from None
+    check_model(req, served)
+    images, pending = split_inputs(req, cfg.url_allow_list)
+    return ParsedRequest(images=images, pool=req.pool, normalize=req.normalize, openai=req), pending  # type: ignore[arg-type]
 
 
 async def _parse_multipart(request: Request, body: bytes, max_images: int) -> ParsedRequest:

@@ -22,11 +22,11 @@ class ImageLimits:
         """The limits of ``cfg`` (``serve.max_image_side``, ``max_aspect_ratio``, ``max_image_pixels``, ...)."""
         return cls(cfg.max_image_side, cfg.max_aspect_ratio, cfg.max_image_pixels, cfg.max_request_pixels)
 
-    def check(self, sizes: Sequence[tuple[int, int]]) -> None:
-        """Raise a 4xx naming the first image (``images[i]``) and the limit its (width, height) breaks."""
+    def check(self, sizes: Sequence[tuple[int, int]], name: str = "images") -> None:
+        """Raise a 4xx naming the first image (``images[i]``, or ``name[i]``) and the limit its (width, height) breaks."""
         total = 0
         for index, (width, height) in enumerate(sizes):
-            field, shape = f"images[{index}]", f"{width}x{height}"
+            field, shape = f"{name}[{index}]", f"{width}x{height}"
             if min(width, height) < 1:
                 raise HTTPException(400, f"{field}: {shape} has no pixels")
             if max(width, height) > self.max_side:
@@ -51,6 +51,6 @@ class ImageLimits:
             if total > self.max_request_pixels:
                 raise HTTPException(
                     413,
-                    f"{field}: images[0..{index}] add up to {total} pixels, above the budget of "
+                    f"{field}: {name}[0..{index}] add up to {total} pixels, above the budget of "
                     f"{self.max_request_pixels} per request (serve.max_request_pixels)",
                 )

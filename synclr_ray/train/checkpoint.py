@@ -2,16 +2,18 @@
 
 A checkpoint directory holds ``model.safetensors`` (the whole SynCLR module, shared tensors
 handled by safetensors), ``optimizer.pt`` (loaded with ``weights_only=True``) and
-``state.json`` (step, epoch, batches of that epoch already trained on, and the run's health
-counters). Schedules are pure functions of the step, so nothing else is needed to continue
-exactly where a run stopped. Rank 0 writes a checkpoint straight into the run directory,
-fsynced before Ray Train records it, so a recorded checkpoint is always whole on disk.
+``state.json`` (step, the data position: the pass and batches of it already trained on for
+stored rows, the stream position for a generation stream; and the run's health counters).
+Schedules are pure functions of the step, so nothing else is needed to continue exactly where a
+run stopped. Rank 0 writes a checkpoint straight into the run directory, fsynced before Ray
+Train records it, so a recorded checkpoint is always whole on disk.
 """
 
 import json
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import ray.train
 import torch
@@ -31,6 +33,7 @@ class TrainState:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
+    stream: dict[str, Any] | None = None  # a generation stream's position (`train.position`)
     skipped_steps: int = 0  # steps whose loss was not finite: no optimiser or EMA update
     bad_records: int = 0  # images that could not be decoded (replaced by another image of their caption)
     records: int = 0  # images read, over all ranks

@@ -33,9 +33,8 @@ from ray.data import DataIterator
 
 from synclr_ray.config.train import TrainConfig
 from synclr_ray.encoder import IMAGENET_MEAN, IMAGENET_STD
+from synclr_ray.rows import TRAINING_COLUMNS, Key, row_keys
 from synclr_ray.train.multicrop import MultiCrop
-
-IMAGE_COLUMNS = ("caption_id", "images")
 
 
 @dataclass
@@ -46,6 +45,7 @@ class CropBatch:
     local_crops: torch.Tensor | None  # [C*k*n, 3, L, L]: the n local crops of image b at b*n .. b*n+n-1
     labels: torch.Tensor  # [C*k] int64: caption index in the global batch, unique across ranks
     caption_ids: list[str]
+    keys: list[Key] = field(default_factory=list)  # the rows' (epoch, index): their place in a generation stream
     bad_records: list[tuple[str, int, str]] = field(default_factory=list)  # (caption_id, image index, reason)
 
     @property
@@ -104,9 +104,16 @@ class CaptionBatches:
     """One rank's caption-grouped batches, epoch by epoch, cropped ahead in Ray tasks."""
 
     def __init__(
-        self, shard: DataIterator, cfg: TrainConfig, seed: int, rank: int, epoch_clock: ActorHandle | None = None
+        self,
+        shard: DataIterator,
+        cfg: TrainConfig,
+        seed: int,
+        rank: int,
+        passes: int | None = None,
+        epoch_clock: ActorHandle | None = None,
     ) -> None:
         self.shard = shard
+        self.passes = passes  # a generation stream is read once; stored rows pass after pass
         self.epoch_clock = epoch_clock
         self.cfg = cfg
         self.seed = seed
@@ -115,12 +122,12 @@ class CaptionBatches:
         self._task = _crop_task.options(num_cpus=1)
 
     def stream(self, epoch: int = 0, skip: int = 0) -> Iterator[tuple[int, int, CropBatch]]:
-        """``(epoch, index in epoch, batch)`` from batch ``skip`` of ``epoch`` on, epoch after epoch, without end.
+        """``(epoch, index in epoch, batch)`` from batch ``skip`` of ``epoch`` on, epoch after epoch, until ``passes``.
 
         Skipped batches (already trained on) are never decoded; cropping runs ahead across epoch boundaries.
         """
         pending: deque[tuple[int, int, tuple]] = deque()
-        while True:
+        while self.passes is None or epoch < self.passes:
             if self.epoch_clock is not None:
                 ray.get(self.epoch_clock.set.remote(epoch))
             rows = self.shard.iter_batches(
@@ -141,9 +148,11 @@ class CaptionBatches:
                     "(train.batch_captions / train.num_workers)"
                 )
             epoch, skip = epoch + 1, 0
+        for done_epoch, done_index, job in pending:
+            yield done_epoch, done_index, self._collect(*job)
 
-    def _submit(self, table: Any, epoch: int) -> tuple[list[Any], list[int], list[tuple[ray.ObjectRef, ...]]]:
-        missing = [name for name in IMAGE_COLUMNS if name not in table.column_names]
+    def _submit(self, table: Any, epoch: int) -> tuple[list[Any], list[int], list[Key], list[tuple]]:
+        missing = [name for name in TRAINING_COLUMNS if name not in table.column_names]
         if missing:
             raise ValueError(
                 f"training rows lack column(s) {', '.join(missing)} (have {', '.join(table.column_names)})"
@@ -155,9 +164,11 @@ class CaptionBatches:
             self._task.remote(caption_ids[i : i + chunk], images[i : i + chunk], self.cfg, self.seed, epoch)
             for i in range(0, len(caption_ids), chunk)
         ]
-        return caption_ids, [len(encoded) for encoded in images], refs
+        return caption_ids, [len(encoded) for encoded in images], row_keys(table), refs
 
-    def _collect(self, caption_ids: list[Any], counts: list[int], refs: list[tuple[ray.ObjectRef, ...]]) -> CropBatch:
+    def _collect(
+        self, caption_ids: list[Any], counts: list[int], keys: list[Key], refs: list[tuple[ray.ObjectRef, ...]]
+    ) -> CropBatch:
         parts = [ray.get(list(triple)) for triple in refs]
         global_crops = torch.from_numpy(np.concatenate([g for g, _, _ in parts]))
         labels = torch.arange(len(caption_ids)).repeat_interleave(torch.tensor(counts)) + self.label_offset
@@ -167,7 +178,7 @@ class CaptionBatches:
         bad = [record for _, _, part in parts for record in part]
         if bad:
             self._replace_empty_captions(caption_ids, counts, bad, global_crops, local_crops, labels)
-        return CropBatch(global_crops, local_crops, labels, [str(c) for c in caption_ids], bad)
+        return CropBatch(global_crops, local_crops, labels, [str(c) for c in caption_ids], keys, bad)
 
     def _replace_empty_captions(
         self,

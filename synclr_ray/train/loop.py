@@ -24,6 +24,7 @@ from synclr_ray.train import checkpoint, guards
 from synclr_ray.train.ingest import CaptionBatches, CropBatch
 from synclr_ray.train.masking import MaskGenerator
 from synclr_ray.train.objective import LOSS_TERMS, SynCLR
+from synclr_ray.train.position import StreamPosition
 from synclr_ray.train.schedules import Schedules, StepValues
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,11 @@ def _set_schedule(optimizer: torch.optim.Optimizer, values: StepValues) -> None:
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """One DDP rank. ``config``: ``cfg`` (Config), ``run_dir`` (URI), ``stop_step`` (int), ``epoch_clock`` (or None)."""
+    """One DDP rank. ``config``: ``cfg`` (Config), ``run_dir`` (URI), ``stop_step`` (int), ``stream`` (None, or
+    the actor a generation stream starts from: see `fit`), ``epoch_clock`` (None, or a ``shuffled_rows`` clock)."""
     cfg: Config = config["cfg"]
     tcfg = cfg.train
-    run_dir, stop_step = config["run_dir"], config["stop_step"]
+    run_dir, stop_step, stream = config["run_dir"], config["stop_step"], config["stream"]
     context = ray.train.get_context()
     rank = context.get_world_rank()
     device = ray.train.torch.get_device()
@@ -111,7 +113,17 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     schedules = Schedules(tcfg)
     masks = MaskGenerator(tcfg.mask, module.grid) if tcfg.loss.ibot else None
-    batches = CaptionBatches(ray.train.get_dataset_shard("train"), tcfg, cfg.seed, rank, config["epoch_clock"])
+    if stream is not None and state.step and state.stream is None:
+        raise RuntimeError(
+            f"the checkpoint of step {state.step} under {run_dir} holds no stream position (written by `synclr "
+            "pretrain`, or by a synclr-ray before row format 2): stream into a new --root"
+        )
+    position = StreamPosition(state.stream) if stream is not None else None
+    if stream is not None and rank == 0:
+        # Before any rank reads: the stream's plan executes once all ranks read, from this position.
+        ray.get(stream.resume_at.remote(state.stream))
+    passes = 1 if stream is not None else None  # a stream goes on from its position instead of restarting
+    batches = CaptionBatches(ray.train.get_dataset_shard("train"), tcfg, cfg.seed, rank, passes, config["epoch_clock"])
     metrics = MetricsLog(run_dir, stop_step, state.step) if rank == 0 else None
     autocast = torch.autocast(
         device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16" and device.type == "cuda"
@@ -126,7 +138,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     health = guards.Guards(tcfg, run_dir, stop_step, last_checkpoint=state.step or None)
     window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
     ready = time.perf_counter()
-    for epoch, index, batch in batches.stream(state.epoch, state.batch_in_epoch):
+    start = (0, 0) if stream is not None else (state.epoch, state.batch_in_epoch)
+    for epoch, index, batch in batches.stream(*start):
         window_wait += time.perf_counter() - ready
         values = schedules.at(state.step)
         batch_masks = None
@@ -137,6 +150,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                                   tcfg.optim.grad_clip, step_seed(cfg.seed, state.step, rank),
                                   force_nan=state.step + 1 in tcfg.test_nan_loss_steps)  # fmt: skip
         state.step, state.epoch, state.batch_in_epoch = state.step + 1, epoch, index + 1
+        if position is not None:
+            position.trained(batch.keys)
+            if rank == 0:
+                stream.trained.remote(list(max(batch.keys)))  # lets the stream plan further ahead
         window_images += batch.num_images * world
         for caption_id, image_index, reason in batch.bad_records:
             log.warning("rank %d: caption %s image %d could not be decoded (%s): replaced by another image of "
@@ -161,11 +178,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 metrics.write(record)
             window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
         if state.step % tcfg.checkpoint_every == 0 or state.step == stop_step:
+            if position is not None:
+                state.stream = position.agree()
             checkpoint.report({"step": state.step}, module, optimizer, state, rank, run_dir)
             health.last_checkpoint = state.step
         if state.step == stop_step:
             break
         ready = time.perf_counter()
+    else:
+        raise RuntimeError(
+            f"the generation stream ended at step {state.step} of {stop_step}: fewer prompts than expected became "
+            "captions; raise captions.oversample and rerun to continue from the last checkpoint"
+        )
 
 
 def train_step(

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from synclr_ray import storage
 from synclr_ray.config import load_config
-from synclr_ray.images.model import resolve_model
 
 SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "gpu.py"
 
@@ -32,7 +32,7 @@ def test_refuses_without_a_gpu(tmp_path):
 def test_sd_rows_code_path_at_toy_size(bench):
     from diffusers import StableDiffusionPipeline
 
-    models = StableDiffusionPipeline.from_pretrained(resolve_model("tiny")).components
+    models = StableDiffusionPipeline.from_pretrained(storage.model_source("builtin://tiny-sd15")).components
     for scheduler in ("ddim", "dpmsolver++"):
         rate = bench.sd_images_per_s(models, scheduler, steps=2, batch=2, resolution=64, device=torch.device("cpu"),
                                      batches=1)  # fmt: skip

@@ -2,6 +2,7 @@ from collections import Counter
 
 import pytest
 
+from synclr_ray import rows
 from synclr_ray.captions.concepts import load_catalog
 from synclr_ray.captions.pools import POOLS, SEPARATOR, load_pool
 from synclr_ray.captions.prompts import INSTRUCTIONS, NUM_EXAMPLES, RELATIONS, PromptPlanner, background_prompt
@@ -54,10 +55,11 @@ def test_template_rules(planner):
 def test_planning_is_deterministic_per_index(planner):
     assert planner.plan(12345) == planner.plan(12345)
     assert planner.plan(1)["caption_id"] != planner.plan(2)["caption_id"]
-    assert planner({"id": [0, 1]}, offset=10)["caption_id"] == [
-        planner.plan(10)["caption_id"],
-        planner.plan(11)["caption_id"],
-    ]
+    table = planner({"id": [0, 1]}, offset=10)
+    assert table.schema == rows.PROMPT_SCHEMA and table["epoch"].to_pylist() == [0, 0]
+    assert table["caption_id"].to_pylist() == [planner.plan(10)["caption_id"], planner.plan(11)["caption_id"]]
+    later = planner.table([10], epochs=[3])
+    assert later["epoch"].to_pylist() == [3] and later["prompt"].to_pylist() == table["prompt"].to_pylist()[:1]
 
 
 def test_sampling_proportions_follow_the_config(planner):

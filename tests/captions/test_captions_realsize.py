@@ -7,7 +7,7 @@ import pytest
 from realsize_meter import measured, safetensors_params
 
 from synclr_ray.captions.postprocess import STATUSES
-from synclr_ray.captions.stage import marked_dataset
+from synclr_ray.captions.stage import CaptionStage, prompt_dataset
 from synclr_ray.config import load_config
 from synclr_ray.realsize.llm import llama2_7b_path
 
@@ -25,7 +25,7 @@ def test_llama2_7b_shapes_write_one_caption(ray_cluster, capsys):
                                        "captions.backgrounds=generic", "ray.generation_label=null",
                                        "ray.progress_bars=false"])  # fmt: skip
     with measured("captions: Llama-2-7B shapes, 2 layers, 1 caption", safetensors_params(model), capsys):
-        rows = marked_dataset(cfg, 0, 1).take_all()
+        rows = CaptionStage(cfg).marked(prompt_dataset(cfg, 0, 1)).take_all()
 
     assert [row["index"] for row in rows] == [0]
     assert isinstance(rows[0]["caption"], str) and rows[0]["status"] in STATUSES  # random weights: any text

@@ -1,7 +1,9 @@
+import pandas as pd
+import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from synclr_ray import storage
+from synclr_ray import rows, storage
 from synclr_ray.captions import stage
 from synclr_ray.captions.postprocess import normalise
 from synclr_ray.captions.prompts import caption_id
@@ -13,10 +15,10 @@ FAST = ["captions.backgrounds=generic", "captions.max_new_tokens=30", "captions.
 
 def test_transformers_engine_through_ray_data(ray_cluster):
     cfg = load_config("tiny", FAST)
-    rows = stage.marked_dataset(cfg, start=100, count=8).take_all()
+    marked = stage.CaptionStage(cfg).marked(stage.prompt_dataset(cfg, start=100, count=8)).take_all()
     planner = stage.prompt_planner(cfg, None)
-    assert sorted(r["index"] for r in rows) == list(range(100, 108))
-    for row in rows:
+    assert sorted(r["index"] for r in marked) == list(range(100, 108))
+    for row in marked:
         planned = planner.plan(row["index"])
         assert row["caption_id"] == caption_id(cfg.seed, row["index"])
         assert (row["concept"], row["template"], row["seed"]) == (
@@ -26,7 +28,7 @@ def test_transformers_engine_through_ray_data(ray_cluster):
         )
         assert row["status"] in ("ok", "empty", "too_short", "too_long")
         assert "\n" not in row["caption"] and row["caption"] == row["caption"].strip()
-    ok = [r for r in rows if r["status"] == "ok"]
+    ok = [r for r in marked if r["status"] == "ok"]
     assert len(ok) >= 4 and all(len(r["caption"].split()) >= cfg.captions.min_words for r in ok)
 
 
@@ -38,31 +40,38 @@ def test_resume_after_injected_failure_on_s3(ray_cluster, s3_bucket, monkeypatch
     real_commit = stage._commit_round
     calls = []
 
-    def commit_then_crash(progress, info):
-        calls.append(info["dir"])
-        if len(calls) == 2:  # round 1's files are written, its commit never happens
+    def commit_then_crash(out, info):
+        calls.append(info["name"])
+        if len(calls) == 2:  # round 1's files are published, its commit never happens
             raise RuntimeError("injected failure")
-        real_commit(progress, info)
+        return real_commit(out, info)
 
     monkeypatch.setattr(stage, "_commit_round", commit_then_crash)
     with pytest.raises(RuntimeError, match="injected"):
         stage.run_captions(cfg, root)
-    first_round = {r["caption_id"] for f in stage.committed_files(root) for r in _rows(f)}
+    first_round = {r["caption_id"] for f in rows.CommitLog(out).files() for r in _rows(f)}
     assert len(first_round) == 5
-    assert storage.list_files(storage.join(out, "round-00001"), ".parquet")  # written but never committed
+    assert storage.list_files(storage.join(out, "round-00001"), ".parquet")  # published but never committed
 
     monkeypatch.setattr(stage, "_commit_round", real_commit)
     manifest = stage.run_captions(cfg, root)
-    rows = [r for f in stage.committed_files(root) for r in _rows(f)]
-    assert len(rows) == manifest["num_captions"] == 10
-    assert len({r["caption_id"] for r in rows}) == 10
-    assert len({normalise(r["caption"]) for r in rows}) == 10
-    assert first_round <= {r["caption_id"] for r in rows}  # nothing committed was lost or redone
-    assert set(rows[0]) == set(stage.CAPTION_COLUMNS)
+    written = [r for f in rows.CommitLog(out).files() for r in _rows(f)]
+    assert len(written) == manifest["num_captions"] == 10
+    assert len({r["caption_id"] for r in written}) == 10
+    assert len({normalise(r["caption"]) for r in written}) == 10
+    assert first_round <= {r["caption_id"] for r in written}  # nothing committed was lost or redone
+    assert (
+        pq.read_schema(storage.filesystem(rows.CommitLog(out).files()[0])[1], filesystem=storage.filesystem(out)[0])
+        == rows.CAPTION_SCHEMA
+    )
+    assert all(r["epoch"] == 0 and r["caption_id"] == caption_id(cfg.seed, r["index"]) for r in written)
     assert sum(manifest["by_source"].values()) == sum(manifest["by_template"].values()) == 10
     assert manifest["prompts"] >= 10 + manifest["duplicates"] + sum(manifest["filtered"].values())
-    assert load_config(storage.join(out, "config.yaml")) == cfg
-    assert storage.read_json(storage.join(out, "manifest.json"))["num_captions"] == 10
+    assert load_config(storage.join(out, "_config.yaml")) == cfg
+    assert storage.read_json(storage.join(out, "_manifest.json"))["num_captions"] == 10
+    fs, path = storage.filesystem(out)  # the folder opens as-is: _commits/, _manifest.json, _config.yaml skipped
+    assert len(pd.read_parquet(path, filesystem=fs)) == 10
+    assert pads.dataset(path, filesystem=fs).schema == rows.CAPTION_SCHEMA
 
     again = stage.run_captions(cfg, root)  # idempotent: nothing left to do
     assert again["rounds"] == manifest["rounds"] and again["prompts"] == manifest["prompts"]
@@ -77,7 +86,13 @@ def _rows(uri):
 
 def test_backgrounds_are_generated_once_and_used(ray_cluster, root):
     cfg = load_config(
-        "tiny", [*FAST[1:], "captions.sources={imagenet1k: 1, dtd: 1}", "captions.max_concepts_per_source=3"]
+        "tiny",
+        [
+            *FAST[1:],
+            "captions.backgrounds=generate",
+            "captions.sources={imagenet1k: 1, dtd: 1}",
+            "captions.max_concepts_per_source=3",
+        ],  # fmt: skip
     )
     uri = stage.prepare_backgrounds(cfg, root)
     table = pq.read_table(uri)
@@ -85,6 +100,6 @@ def test_backgrounds_are_generated_once_and_used(ray_cluster, root):
     assert all(all(b and ";" not in b for b in bgs) for bgs in table["backgrounds"].to_pylist())
     written = storage.read_bytes(uri)
     assert stage.prepare_backgrounds(cfg, root) == uri and storage.read_bytes(uri) == written  # cached, not redone
-    assert not storage.list_files(RunRoot(root).captions, ".parquet")  # caption-file readers never see it
+    assert not rows.CommitLog(RunRoot(root).captions).files()  # caption readers never see it
     with pytest.raises(ValueError, match="captions.backgrounds: no file"):
         stage.prepare_backgrounds(load_config("tiny", ["captions.backgrounds=/no/such/table.parquet"]), root)

@@ -3,7 +3,7 @@ import time
 import pytest
 from ray.data import ActorPoolStrategy
 
-from synclr_ray.captions.engines import resolve_model
+from synclr_ray import storage
 from synclr_ray.captions.engines.vllm import (
     ENGINE_STAGE,
     GIB,
@@ -13,7 +13,7 @@ from synclr_ray.captions.engines.vllm import (
     sampling_params,
     to_request,
 )
-from synclr_ray.captions.stage import marked_dataset
+from synclr_ray.captions.stage import CaptionStage, prompt_dataset
 from synclr_ray.config import load_config
 
 
@@ -36,7 +36,7 @@ def test_processor_config_is_plain_completion_tp1(cfg):
     assert pc.engine_kwargs["tensor_parallel_size"] == 1
     assert pc.engine_kwargs["max_model_len"] == cfg.captions.vllm.max_model_len
     assert pc.batch_size == cfg.captions.batch_size and pc.accelerator_type == "A10G"
-    assert pc.model_source == resolve_model("tiny")
+    assert pc.model_source == str(storage.local_copy("builtin://tiny-llama"))
     s3 = processor_config(load_config("tiny", ["captions.model=s3://bucket/llama"]).captions)
     assert s3.model_source == "s3://bucket/llama"  # Ray downloads it on each GPU node
 
@@ -74,7 +74,7 @@ def test_processor_pins_an_autoscaling_engine_pool_to_generation_nodes(cfg, ray_
     assert isinstance(kw["compute"], ActorPoolStrategy)
     assert (kw["compute"].min_size, kw["compute"].max_size) == (1, 3)
     assert kw["fn_constructor_kwargs"]["engine_kwargs"]["tensor_parallel_size"] == 1
-    assert kw["fn_constructor_kwargs"]["model"] == resolve_model("tiny")
+    assert kw["fn_constructor_kwargs"]["model"] == str(storage.local_copy("builtin://tiny-llama"))
     assert kw["max_restarts"] == cfg.captions.vllm.max_restarts  # not Ray Data's endless replacement
     assert (kw["num_cpus"], kw.get("num_gpus", 0)) == (cfg.captions.num_cpus, 0)
 
@@ -85,5 +85,5 @@ def test_an_engine_no_node_can_host_fails_within_the_start_timeout(ray_cluster):
                                "captions.backgrounds=generic"])  # fmt: skip
     started = time.monotonic()
     with pytest.raises(Exception, match="Timed out while starting actors"):
-        marked_dataset(cfg, 0, 4).take_all()
+        CaptionStage(cfg).marked(prompt_dataset(cfg, 0, 4)).take_all()
     assert time.monotonic() - started < 60

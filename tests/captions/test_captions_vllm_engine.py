@@ -2,17 +2,21 @@
 ``ray.data.llm`` inside the normal caption stage, and an engine failure that ends the command with its cause."""
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
+from synclr_ray import rows as contract
 from synclr_ray.captions import stage
 from synclr_ray.captions.postprocess import STATUSES, normalise
 from synclr_ray.config import load_config
+from synclr_ray.runroot import RunRoot
 
 pytest.importorskip("vllm", reason="the vllm tier runs in .venv-vllm (make test-vllm)")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may reach the hub; the session's Ray workers inherit it
@@ -40,16 +44,16 @@ def test_vllm_captions_are_unique_post_processed_and_resume_after_a_crash(ray_cl
     monkeypatch.setattr(stage, "_run_round", crash_in_round_1)
     with pytest.raises(RuntimeError, match="injected"):
         stage.run_captions(cfg, root)
-    first_round = {row["caption_id"] for row in _rows(stage.committed_files(root))}
+    first_round = {row["caption_id"] for row in _rows(contract.CommitLog(RunRoot(root).captions).files())}
     assert len(first_round) == 5
 
     monkeypatch.setattr(stage, "_run_round", real_round)
     manifest = stage.run_captions(cfg, root)
-    rows = _rows(stage.committed_files(root))
+    rows = _rows(contract.CommitLog(RunRoot(root).captions).files())
     assert len(rows) == manifest["num_captions"] == 10 and manifest["engine"] == "vllm"
     assert len({r["caption_id"] for r in rows}) == len({normalise(r["caption"]) for r in rows}) == 10
     assert first_round <= {r["caption_id"] for r in rows}  # nothing committed was lost or redone
-    assert set(rows[0]) == set(stage.CAPTION_COLUMNS)
+    assert set(rows[0]) == set(contract.CAPTION_SCHEMA.names)
     words = [len(r["caption"].split()) for r in rows]
     assert min(words) >= cfg.captions.min_words and max(words) <= cfg.captions.max_words
     assert all("\n" not in r["caption"] and r["caption"] == r["caption"].strip() for r in rows)
@@ -62,9 +66,14 @@ def test_an_engine_whose_kv_cache_cannot_fit_ends_the_command_with_the_cause(tmp
     synclr = str(Path(sys.executable).parent / "synclr")
     args = [synclr, "captions", "--root", str(tmp_path / "run"), "--num-captions", "4",
             *[arg for item in [*ENGINE, "captions.vllm.cpu_kv_cache_gib=100000"] for arg in ("--set", item)]]  # fmt: skip
+    # Ray's socket paths must stay under AF_UNIX's 107 bytes: pytest's tmp_path can be too deep for them.
+    ray_tmp = tempfile.mkdtemp(prefix="synclr-vllm-", dir="/tmp")
     started = time.monotonic()
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=1200,
-                          env={**os.environ, "RAY_TMPDIR": str(tmp_path / "ray")})  # fmt: skip
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=1200,
+                              env={**os.environ, "RAY_TMPDIR": ray_tmp})  # fmt: skip
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     assert proc.returncode == 1
     assert "less than requested memory for kv" in proc.stdout + proc.stderr  # vLLM's own check names it
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ")

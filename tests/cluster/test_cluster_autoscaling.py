@@ -39,7 +39,7 @@ IDLE_TIMEOUT_MINUTES = 0.25
 NODE_RESOURCES = {"generation": {"CPU": 4}, "training": {"CPU": 2}}
 OBJECT_STORE_BYTES = 200 * 2**20
 PIPELINE = ["captions.num_captions=8", "captions.backgrounds=generic", "captions.batch_size=8", "images.batch_size=4",
-            "images.num_inference_steps=2", "pipeline.epochs=2", "train.batch_captions=4", "train.steps=3",
+            "images.num_inference_steps=2", "train.batch_captions=4", "train.steps=3",
             "train.optim.warmup_steps=1", "train.checkpoint_every=3", "train.log_every=1", "train.loader_tasks=1",
             "ray.progress_bars=false", "ray.generation_label=data", "ray.training_label=training"]  # fmt: skip
 

@@ -20,8 +20,7 @@ import pyarrow.dataset as pads
 import pytest
 from ray.job_submission import JobStatus, JobSubmissionClient
 
-from synclr_ray import storage
-from synclr_ray.captions.stage import committed_files
+from synclr_ray import rows, storage
 from synclr_ray.runroot import CONFIG_FILE, RunRoot
 
 pytestmark = pytest.mark.slow  # starts its own Ray head and submits a job (~40 s)
@@ -180,7 +179,7 @@ def test_ray_job_submit_runs_the_caption_job(ray_head, s3_bucket):
     assert status == JobStatus.SUCCEEDED, client.get_job_logs(submission_id)[-4000:]
 
     assert storage.exists(storage.join(RunRoot(root).captions, CONFIG_FILE))
-    files = committed_files(root)
+    files = rows.CommitLog(RunRoot(root).captions).files()
     fs, _ = storage.filesystem(root)
     table = pads.dataset([storage.filesystem(f)[1] for f in files], filesystem=fs, format="parquet").to_table()
     assert table.num_rows == 6

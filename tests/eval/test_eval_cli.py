@@ -25,7 +25,7 @@ def test_pca_accepts_several_images_after_one_flag(monkeypatch, tiny_export, tmp
     assert code == 0 and Image.open(out).size == (3 * 32, 24 + 3 * 32)
 
 
-def test_probe_errors_are_one_line(monkeypatch, tmp_path, capsys):
+def test_probe_errors_are_one_line(ray_cluster, monkeypatch, tmp_path, capsys):
     (tmp_path / "data" / "train" / "a").mkdir(parents=True)
     code = run_cli(monkeypatch, "probe", "--encoder", str(tmp_path), "--dataset", str(tmp_path / "data"))
     err = capsys.readouterr().err.strip()

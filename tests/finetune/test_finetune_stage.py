@@ -47,7 +47,7 @@ def test_resumed_finetune_on_s3_equals_a_straight_run(ray_cluster, random_encode
     assert not torch.equal(a["model.blocks.0.attn.qkv.weight"], initial["blocks.0.attn.qkv.weight"])  # it trained
     result = json.loads(storage.read_text(f"{out}/result.json"))
     assert result["models"] == straight["models"] and result["split"] == "test" and result["step"] == 4
-    assert result["dataset"]["splits"] == {"train": 24, "test": 12} and storage.exists(f"{out}/config.yaml")
+    assert result["dataset"]["splits"] == {"train": 24, "test": 12} and storage.exists(f"{out}/_config.yaml")
 
 
 @pytest.mark.slow

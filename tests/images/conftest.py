@@ -1,17 +1,15 @@
-"""Helpers for the image stage tests: caption Parquet written by hand, the tiny config at test size."""
+"""Helpers for the image stage tests: committed caption files, the tiny config at test size."""
 
 from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from synclr_ray import storage
+from synclr_ray import rows
 from synclr_ray.config import Config, load_config
 from synclr_ray.images.encoding import encode_image
-from synclr_ray.images.schema import IMAGE_SCHEMA
 
 TEST_OVERRIDES = (
     "images.resolution=32",
@@ -37,6 +35,8 @@ def _caption_rows(count: int, start: int = 0) -> list[dict[str, Any]]:
     return [
         {
             "caption_id": f"cap-{i:04d}",
+            "index": i,
+            "epoch": 0,
             "caption": f"a photo of a red fox number {i} in a snowy forest",
             "concept": "red fox",
             "concept_source": "imagenet-1k",
@@ -49,19 +49,16 @@ def _caption_rows(count: int, start: int = 0) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def caption_rows() -> Callable[..., list[dict[str, Any]]]:
-    """``caption_rows(count, start=0)``: caption rows with the caption stage's schema."""
+    """``caption_rows(count, start=0)``: caption rows (`rows.CAPTION_SCHEMA`) as dicts."""
     return _caption_rows
 
 
 @pytest.fixture
-def write_captions() -> Callable[[str, list[dict[str, Any]]], str]:
-    """``write_captions(uri, rows)``: one caption Parquet file, local or s3://."""
+def write_captions() -> Callable[[str, str, list[dict[str, Any]]], str]:
+    """``write_captions(folder, name, rows)``: one committed caption file ``folder/<name>.parquet``, local or s3://."""
 
-    def write(uri: str, rows: list[dict[str, Any]]) -> str:
-        fs, path = storage.filesystem(uri)
-        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        pq.write_table(pa.Table.from_pylist(rows), path, filesystem=fs)
-        return uri
+    def write(folder: str, name: str, records: list[dict[str, Any]]) -> str:
+        return rows.write_rows(folder, name, rows.to_table(records, rows.CAPTION_SCHEMA), rows.CAPTION_SCHEMA)
 
     return write
 
@@ -72,21 +69,14 @@ def image_rows() -> Callable[..., pa.Table]:
 
     def make(count: int, colours: list[tuple[int, int, int]]) -> pa.Table:
         images = [encode_image(Image.new("RGB", (32, 32), colour), 32, "jpeg", 95) for colour in colours]
-        rows = [
-            {
-                "caption_id": f"cap-{i}",
-                "caption": f"caption number {i} " + "long words " * 30,
-                "concept": "c",
-                "concept_source": "s",
-                "template": "t",
-                "images": images,
-                "seeds": list(range(len(colours))),
-                "width": 32,
-                "height": 32,
-                "generator": "{}",
-            }
-            for i in range(count)
+        captions = [
+            {**row, "caption": f"caption number {i} " + "long words " * 30}
+            for i, row in enumerate(_caption_rows(count))
         ]
-        return pa.Table.from_pylist(rows, schema=IMAGE_SCHEMA)
+        return rows.to_table(
+            [{**row, "images": images, "seeds": list(range(len(colours))), "width": 32, "height": 32, "generator": "{}"}
+             for row in captions],
+            rows.IMAGE_SCHEMA,
+        )  # fmt: skip
 
     return make

@@ -4,18 +4,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pytest
 import torch
 
-from synclr_ray import storage
+from synclr_ray import rows, storage
 from synclr_ray.config import Config, load_config
 from synclr_ray.images.encoding import decode_image
 from synclr_ray.images.engine import ImageGenerator
 from synclr_ray.images.model import load_pipeline
-from synclr_ray.images.schema import ERROR_SCHEMA, IMAGE_SCHEMA
 from synclr_ray.images.seeds import caption_seeds
-from synclr_ray.tiny.diffusion import tiny_sd_path
 
 Rows = Callable[..., list[dict[str, Any]]]
 
@@ -34,19 +31,19 @@ def generator() -> Iterator[ImageGenerator]:
 def test_rows_keep_a_captions_images_together_and_are_reproducible(
     generator: ImageGenerator, caption_rows: Rows
 ) -> None:
-    rows = pa.Table.from_pylist(caption_rows(2))
-    images, errors = generator.generate(rows)
-    assert images.schema == IMAGE_SCHEMA and errors.schema == ERROR_SCHEMA and errors.num_rows == 0
+    captions = rows.to_table(caption_rows(2), rows.CAPTION_SCHEMA)
+    images, errors = generator.generate(captions)
+    assert images.schema == rows.IMAGE_SCHEMA and errors.schema == rows.ERROR_SCHEMA and errors.num_rows == 0
     assert images["caption_id"].to_pylist() == ["cap-0000", "cap-0001"]
     for row in images.to_pylist():
         assert len(row["images"]) == len(row["seeds"]) == 4
         assert row["seeds"] == caption_seeds(0, row["caption_id"], 0, 4)
         assert all(decode_image(data).size == (32, 32) for data in row["images"])
         assert (row["width"], row["height"]) == (32, 32)
-        assert json.loads(row["generator"])["model"] == "tiny"
+        assert json.loads(row["generator"])["model"] == "builtin://tiny-sd15"
         assert row["concept"] == "red fox" and row["template"] == "c -> caption"
     # Same seeds, same pixels: the second caption drawn alone matches the batch it came from.
-    alone, _ = generator.generate(rows.slice(1, 1))
+    alone, _ = generator.generate(captions.slice(1, 1))
     assert alone["images"][0].as_py() == images["images"][1].as_py()
     # A different image index starts from different noise and gives a different image.
     pixels = [np.asarray(decode_image(data), dtype=float) for data in images["images"][0].as_py()]
@@ -54,22 +51,18 @@ def test_rows_keep_a_captions_images_together_and_are_reproducible(
 
 
 def test_later_epoch_draws_fresh_images(generator: ImageGenerator, caption_rows: Rows) -> None:
-    rows = pa.Table.from_pylist(caption_rows(1))
-    epoch0, _ = generator.generate(rows)
-    generator.epoch = 1
-    try:
-        epoch1, _ = generator.generate(rows)
-    finally:
-        generator.epoch = 0
-    assert epoch1["seeds"][0].as_py() == caption_seeds(0, "cap-0000", 1, 4)
+    [row] = caption_rows(1)
+    epoch0, _ = generator.generate(rows.to_table([row], rows.CAPTION_SCHEMA))
+    epoch1, _ = generator.generate(rows.to_table([{**row, "epoch": 1}], rows.CAPTION_SCHEMA))
+    assert epoch1["seeds"][0].as_py() == caption_seeds(0, "cap-0000", 1, 4) and epoch1["epoch"][0].as_py() == 1
     assert set(epoch0["images"][0].as_py()).isdisjoint(epoch1["images"][0].as_py())
 
 
 def test_bad_captions_become_error_rows_and_spare_their_batch(generator: ImageGenerator, caption_rows: Rows) -> None:
-    rows = caption_rows(3)
-    rows[1]["caption"] = "   "
-    rows[2]["caption"] = None
-    images, errors = generator.generate(pa.Table.from_pylist(rows))
+    records = caption_rows(3)
+    records[1]["caption"] = "   "
+    records[2]["caption"] = None
+    images, errors = generator.generate(rows.to_table(records, rows.CAPTION_SCHEMA))
     assert images["caption_id"].to_pylist() == ["cap-0000"]
     assert errors["caption_id"].to_pylist() == ["cap-0001", "cap-0002"]
     assert errors["error"].to_pylist() == ["caption is empty"] * 2
@@ -77,7 +70,7 @@ def test_bad_captions_become_error_rows_and_spare_their_batch(generator: ImageGe
 
 def test_model_from_s3_dir(images_config: Callable[..., Config], s3_bucket: str) -> None:
     uri = f"{s3_bucket}/models/tiny-sd"
-    storage.upload_dir(tiny_sd_path(), uri)
+    storage.upload_dir(storage.local_copy("builtin://tiny-sd15"), uri)
     pipe = load_pipeline(images_config(f"images.model={uri}").images, "cpu")
     assert type(pipe.scheduler).__name__ == "DPMSolverMultistepScheduler"
     assert pipe.unet.config.cross_attention_dim == pipe.text_encoder.config.hidden_size
@@ -96,4 +89,4 @@ def test_a_model_that_fails_on_every_caption_stops_the_run(caption_rows: Rows) -
         load_config("tiny", ["images.scheduler=ddim", "images.num_inference_steps=1001", "images.retries=0"])
     )
     with pytest.raises(RuntimeError, match="fails on every caption of a batch, alone too: ValueError"):
-        broken.generate(pa.Table.from_pylist(caption_rows(2)))
+        broken.generate(rows.to_table(caption_rows(2), rows.CAPTION_SCHEMA))

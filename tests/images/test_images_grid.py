@@ -6,17 +6,16 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from synclr_ray.images import shards
+from synclr_ray import rows
 from synclr_ray.images.grid import PAD, grid_size, write_samples_grid
-from synclr_ray.images.schema import ERROR_SCHEMA
 
 COLOURS = [(220, 30, 30), (30, 220, 30), (30, 30, 220), (240, 240, 30)]
 
 
 def test_grid_is_a_png_with_each_caption_row_and_its_text(tmp_path: Path, image_rows: Callable[..., pa.Table]) -> None:
     root = str(tmp_path / "run")
-    shards.write_shard(f"{root}/images", "part-00000", image_rows(2, COLOURS), ERROR_SCHEMA.empty_table())
-    shards.write_shard(f"{root}/images", "part-00001", image_rows(2, COLOURS), ERROR_SCHEMA.empty_table())
+    rows.write_rows(f"{root}/images", "part-00000", image_rows(2, COLOURS), rows.IMAGE_SCHEMA)
+    rows.write_rows(f"{root}/images", "part-00001", image_rows(2, COLOURS), rows.IMAGE_SCHEMA)
     out = write_samples_grid(root, rows=3, cell=40)
     assert out == f"{root}/figures/samples.png"
     with Image.open(out) as image:

@@ -9,13 +9,14 @@ import ray
 from PIL import Image
 from realsize_meter import measured, safetensors_params
 
+from synclr_ray import rows as contract
 from synclr_ray.config import load_config
-from synclr_ray.images.stage import image_dataset
+from synclr_ray.images.stage import ImageStage
 from synclr_ray.realsize.diffusion import sd15_path
 
 pytestmark = pytest.mark.realsize
 
-CAPTION = {"caption_id": "s0-000000000000", "caption": "a tabby cat asleep on a sunlit windowsill",
+CAPTION = {"caption_id": "s0-000000000000", "index": 0, "epoch": 0, "caption": "a tabby cat asleep on a sunlit windowsill",
            "concept": "tabby cat", "concept_source": "imagenet1k", "template": "c", "seed": 0}  # fmt: skip
 
 
@@ -29,7 +30,8 @@ def test_sd15_at_full_size_draws_one_512px_image(ray_cluster, capsys):
                                        "ray.progress_bars=false"])  # fmt: skip
     assert (cfg.images.resolution, cfg.images.scheduler, cfg.images.guidance_scale) == (512, "ddim", 2.5)
     with measured("images: SD 1.5 UNet + VAE + CLIP text encoder, 1 step at 512 px", safetensors_params(model), capsys):
-        rows = image_dataset(cfg, ray.data.from_items([CAPTION])).take_all()
+        captions = ray.data.from_arrow(contract.to_table([CAPTION], contract.CAPTION_SCHEMA))
+        rows = ImageStage(cfg)(captions).take_all()
 
     assert [row["caption_id"] for row in rows] == [CAPTION["caption_id"]]
     (encoded,) = rows[0]["images"]

@@ -1,7 +1,11 @@
 """One Serve instance on a free loopback port for the serve tests: an open fp32 app (serve.auth none, the
-loopback default) and a token-protected one at the default precision (auto: bf16 on CPUs with native bf16)."""
+loopback default) and a token-protected one at the default precision (auto: bf16 on CPUs with native bf16);
+and a plain HTTP server of image files whose ``/allowed/`` folder is on the open app's URL allow-list."""
 
+import functools
+import http.server
 import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +40,38 @@ class Server:
     secure_url: str
     token: str
     encoder: Encoder
+    files_url: str  # the image host; files_dir/allowed/* are on the open app's serve.url_allow_list
+    files_dir: Path
+
+
+class _FilesHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files, plus ``/allowed/redirect`` answering 302 to a file outside the allowed folder."""
+
+    def do_GET(self) -> None:
+        if self.path == "/allowed/redirect":
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere/image.png")
+            self.end_headers()
+            return
+        super().do_GET()
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+
+@pytest.fixture(scope="package")
+def image_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A loopback HTTP server of a temporary folder: (base URL, folder)."""
+    folder = tmp_path_factory.mktemp("image-host")
+    (folder / "allowed").mkdir()
+    (folder / "elsewhere").mkdir()
+    handler = functools.partial(_FilesHandler, directory=str(folder))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", folder
+    httpd.shutdown()
+    httpd.server_close()
 
 
 @pytest.fixture(scope="package")
@@ -48,7 +84,9 @@ def export_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="package")
-def server(ray_cluster: None, export_dir: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    ray_cluster: None, export_dir: str, image_host: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     """Both apps built from serve/config.yaml's import path and args, behind one HTTP proxy."""
     from ray import serve
     from ray.serve.api import RunTarget
@@ -61,8 +99,10 @@ def server(ray_cluster: None, export_dir: str, tmp_path_factory: pytest.TempPath
     token_file = tmp_path_factory.mktemp("secret") / "token"
     token_file.write_text(TOKEN + "\n")
     spec = yaml.safe_load((REPO / "serve" / "config.yaml").read_text())["applications"][0]
+    files_url, files_dir = image_host
+    allow = f"serve.url_allow_list=[{files_url}/allowed/]"
     open_args = AppArgs.model_validate(
-        {**spec["args"], "encoder": export_dir, "overrides": [*LIMITS, "serve.precision=fp32"]}
+        {**spec["args"], "encoder": export_dir, "overrides": [*LIMITS, "serve.precision=fp32", allow]}
     )
     secure_args = open_args.model_copy(
         update={"overrides": [*LIMITS, "serve.auth=required", f"serve.auth_token_file={token_file}"]}
@@ -76,6 +116,7 @@ def server(ray_cluster: None, export_dir: str, tmp_path_factory: pytest.TempPath
             ]
         )
         base = f"http://127.0.0.1:{port}"
-        yield Server(url=base, secure_url=f"{base}/secure", token=TOKEN, encoder=load_encoder(export_dir))
+        encoder = load_encoder(export_dir)
+        yield Server(base, f"{base}/secure", TOKEN, encoder, files_url, files_dir)
     finally:
         serve.shutdown()

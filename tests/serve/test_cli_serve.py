@@ -58,3 +58,18 @@ def test_serve_off_loopback_without_a_token_fails_before_starting(export_dir):
     assert result.returncode != 0
     (line,) = result.stderr.strip().splitlines()
     assert "serve.host 0.0.0.0 is not loopback) but serve.auth_token_file is not set" in line
+
+
+def test_embed_splits_requests_and_passes_urls(server, image_files, tmp_path):
+    """Six images through an endpoint taking at most 4 per request, one of them by an allow-listed URL."""
+    (server.files_dir / "allowed" / "cli.jpg").write_bytes(image_files[0].read_bytes())
+    files = [*map(str, image_files), *map(str, image_files[:2]), f"{server.files_url}/allowed/cli.jpg"]
+    out = tmp_path / "emb.npy"
+    result = CliRunner().invoke(app, ["embed", "--url", server.url, *files, "--batch-size", "4", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    embeddings = np.load(out)
+    assert embeddings.shape == (6, 64)
+    np.testing.assert_allclose(embeddings[[3, 4, 5]], embeddings[[0, 1, 0]], atol=1e-5)
+
+    result = CliRunner().invoke(app, ["embed", "--url", server.url, str(image_files[0]), "--model", "other"])
+    assert "HTTP 404" in str(result.exception) and "is not served here" in str(result.exception)

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from PIL import Image
+
+from synclr_ray import rows
 
 IMAGES_PER_CAPTION = 4
 KINDS = ("vertical", "horizontal", "plaid", "checker", "rings")
@@ -62,22 +63,21 @@ def encode(image: Image.Image) -> bytes:
 
 
 def image_rows(num_captions: int, size: int = 64, seed: int = 0) -> pa.Table:
-    """Rows in the images stage's format: one caption with its 4 encoded images per row."""
-    rows = []
-    for c, images in enumerate(caption_images(num_captions, size, seed)):
-        rows.append({
-            "caption_id": f"cap-{c:05d}", "caption": f"a grating number {c}", "concept": f"grating {c}",
-            "concept_source": "test", "template": "c -> caption", "images": [encode(i) for i in images],
-            "seeds": list(range(IMAGES_PER_CAPTION)), "width": size, "height": size, "generator": "test-gratings",
-        })  # fmt: skip
-    return pa.Table.from_pylist(rows)
+    """Image rows (`rows.IMAGE_SCHEMA`): one caption with its 4 encoded images per row."""
+    records = [
+        {"caption_id": f"cap-{c:05d}", "index": c, "epoch": 0, "caption": f"a grating number {c}",
+         "concept": f"grating {c}", "concept_source": "test", "template": "c -> caption", "seed": c,
+         "images": [encode(i) for i in images], "seeds": list(range(IMAGES_PER_CAPTION)), "width": size,
+         "height": size, "generator": "test-gratings"}
+        for c, images in enumerate(caption_images(num_captions, size, seed))
+    ]  # fmt: skip
+    return rows.to_table(records, rows.IMAGE_SCHEMA)
 
 
 def write_image_rows(directory: Path, num_captions: int, files: int = 2, size: int = 64, seed: int = 0) -> Path:
-    """Write image rows as ``files`` Parquet files under ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write image rows as ``files`` committed Parquet files under ``directory``."""
     table = image_rows(num_captions, size, seed)
     per_file = -(-num_captions // files)
     for index in range(files):
-        pq.write_table(table.slice(index * per_file, per_file), directory / f"part-{index:03d}.parquet")
+        rows.write_rows(str(directory), f"part-{index:03d}", table.slice(index * per_file, per_file), rows.IMAGE_SCHEMA)
     return directory

@@ -73,6 +73,14 @@ def test_too_few_captions_for_a_batch_is_an_error(ray_cluster):
         next(CaptionBatches(ray.data.from_arrow(image_rows(3, size=32)).iterator(), cfg, seed=0, rank=0).stream())
 
 
+def test_a_stream_is_read_once_to_its_last_batch_with_its_keys(ray_cluster):
+    cfg = _train_config("batch_captions=2", "loader_tasks=1", "prefetch_batches=2")
+    stream = CaptionBatches(ray.data.from_arrow(image_rows(7, size=32)).iterator(), cfg, seed=0, rank=0, passes=1)
+    batches = list(stream.stream())
+    assert [(epoch, index) for epoch, index, _ in batches] == [(0, 0), (0, 1), (0, 2)]  # prefetched ones too
+    assert [batch.keys for _, _, batch in batches] == [[(0, 0), (0, 1)], [(0, 2), (0, 3)], [(0, 4), (0, 5)]]
+
+
 def _png(image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

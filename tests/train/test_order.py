@@ -8,7 +8,8 @@ import torch
 from gratings import image_rows
 
 from synclr_ray.config import load_config
-from synclr_ray.train.ingest import IMAGE_COLUMNS, CaptionBatches
+from synclr_ray.rows import TRAINING_COLUMNS
+from synclr_ray.train.ingest import CaptionBatches
 from synclr_ray.train.order import epoch_windows, row_groups, shuffled_rows
 
 CAPTIONS = 27
@@ -44,7 +45,7 @@ def _run(parquet: list[str], start: tuple[int, int], count: int) -> list[list[tu
     """``count`` batches of each of 2 ranks from (epoch, batch) ``start``, as the training loop reads them."""
     cfg = load_config("tiny", [f"train.batch_captions={WORLD * PER_RANK}", f"train.num_workers={WORLD}",
                                "train.loader_tasks=1", "train.shuffle_window=8"]).train  # fmt: skip
-    dataset, clock = shuffled_rows(parquet, IMAGE_COLUMNS, seed=0, window_rows=cfg.shuffle_window)
+    dataset, clock = shuffled_rows(parquet, TRAINING_COLUMNS, seed=0, window_rows=cfg.shuffle_window)
     splits = dataset.streaming_split(WORLD, equal=True)
 
     def rank(r: int) -> list:

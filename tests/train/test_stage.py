@@ -2,23 +2,23 @@ import json
 import threading
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import timm
 import torch
-from gratings import write_image_rows
+from gratings import image_rows, write_image_rows
 from safetensors.torch import load, load_file
 from typer.testing import CliRunner
 
-from synclr_ray import exports, storage
+from synclr_ray import exports, rows, storage
 from synclr_ray.cli import app
 from synclr_ray.config import load_config
 from synclr_ray.encoder import load_encoder
 from synclr_ray.train.backbone import backbone_model_args
 from synclr_ray.train.checkpoint import load_checkpoint
-from synclr_ray.train.ingest import IMAGE_COLUMNS
 from synclr_ray.train.objective import SynCLR
 from synclr_ray.train.order import shuffled_rows
-from synclr_ray.train.stage import fit, run_pretrain
+from synclr_ray.train.stage import fit, read_image_rows, run_pretrain
 
 # 8 captions, 4 per batch: 2 batches an epoch, so 4 steps cross epoch boundaries.
 SMALL = ["train.batch_captions=4", "train.steps=4", "train.optim.warmup_steps=1", "train.checkpoint_every=2",
@@ -50,8 +50,7 @@ def _s3_final_checkpoint(train_uri: str) -> str:
 @pytest.mark.slow
 def test_resume_on_s3_equals_straight_run_and_cli_exports(straight_run, s3_bucket):
     root = f"{s3_bucket}/resumed"
-    for part in (straight_run / "images").glob("*.parquet"):
-        storage.write_bytes(f"{root}/images/{part.name}", part.read_bytes())
+    storage.upload_dir(straight_run / "images", f"{root}/images")
     args = ["pretrain", "--root", root, "--config", "tiny", *[a for o in SMALL for a in ("--set", o)]]
     first = CliRunner().invoke(app, [*args, "--steps", "2"], catch_exceptions=False)
     assert first.exit_code == 0 and "trained to step 2" in first.output
@@ -64,7 +63,15 @@ def test_resume_on_s3_equals_straight_run_and_cli_exports(straight_run, s3_bucke
     assert (
         state
         == json.loads((straight / "state.json").read_text())
-        == {"step": 4, "epoch": 1, "batch_in_epoch": 2, "skipped_steps": 0, "bad_records": 0, "records": 64}
+        == {
+            "step": 4,
+            "epoch": 1,
+            "batch_in_epoch": 2,
+            "stream": None,
+            "skipped_steps": 0,
+            "bad_records": 0,
+            "records": 64,
+        }
     )
     # Same data order and crops: the loss of every step matches, and so do the final weights.
     straight_losses = [m["loss"] for m in _metrics(straight_run / "train")]
@@ -77,7 +84,7 @@ def test_resume_on_s3_equals_straight_run_and_cli_exports(straight_run, s3_bucke
         assert torch.allclose(a[name], b[name], atol=1e-5), name
     initial = _initial_weights()
     assert any(not torch.equal(a[name], initial[name]) for name in a)  # it did train
-    assert load_encoder(f"{root}/export").info["feature_dim"] == 192 and storage.exists(f"{root}/train/config.yaml")
+    assert load_encoder(f"{root}/export").info["feature_dim"] == 192 and storage.exists(f"{root}/train/_config.yaml")
 
 
 def _initial_weights() -> dict[str, torch.Tensor]:
@@ -114,7 +121,7 @@ def test_a_crashed_worker_is_restarted_from_the_last_checkpoint(ray_cluster, tmp
     killer = threading.Thread(target=kill_a_trainer_when, args=(train_dir / "checkpoint_00000002", killed))
     killer.start()
     # The restarted worker group re-reads the shuffled rows: the ranks post their epoch to the same clock.
-    dataset, clock = shuffled_rows(sorted(map(str, images.glob("*.parquet"))), IMAGE_COLUMNS, 0, 2048)
+    dataset, clock = shuffled_rows(rows.CommitLog(str(images)).files(), rows.TRAINING_COLUMNS, 0, 2048)
     fit(cfg, dataset, str(train_dir), epoch_clock=clock)
     killer.join()
     assert killed, "no trainer process was found to kill"
@@ -122,3 +129,32 @@ def test_a_crashed_worker_is_restarted_from_the_last_checkpoint(ray_cluster, tmp
     assert json.loads((final / "state.json").read_text())["step"] == 6
     assert (final / "state.json").stat().st_mtime > killed[0]  # the run finished after the crash
     assert [m["step"] for m in _metrics(train_dir)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_pretrain_reads_only_committed_image_shards(ray_cluster, tmp_path):
+    images = write_image_rows(tmp_path / "images", 4, files=2, size=32)
+    uncommitted = tmp_path / "images" / "late.parquet"  # a shard written when its run died, before its commit
+    pq.write_table(image_rows(3, size=32), uncommitted)
+    assert read_image_rows(str(images), 0, 2048)[0].count() == 4
+    rows.CommitLog(str(images)).commit("late", [{"path": "late.parquet", "rows": 3}])
+    assert read_image_rows(str(images), 0, 2048)[0].count() == 7
+    with pytest.raises(FileNotFoundError, match="no committed image rows under .*empty"):
+        read_image_rows(str(tmp_path / "empty"), 0, 2048)
+
+
+def test_export_is_a_hub_folder_with_its_model_card(straight_run):
+    """What `huggingface_hub.upload_folder` would publish as is: timm's Hub files and a README.md model card."""
+    from huggingface_hub import ModelCard
+    from timm.models._hub import load_model_config_from_path, load_state_dict_from_path
+
+    version = Path(exports.resolve(str(straight_run / "export")))
+    names = {path.name for path in version.iterdir()}
+    assert names == {"README.md", "config.json", "model.safetensors", "_config.yaml", "_export.json"}
+    assert "README.md" in json.loads((version / "_export.json").read_text())["files"]  # part of the version's digest
+    _, name, _ = load_model_config_from_path(version)  # the same parsing as timm's hf-hub: loader
+    assert name == load_config("tiny", SMALL).train.backbone.name and load_state_dict_from_path(version)
+    card = ModelCard.load(version / "README.md")
+    assert card.data.library_name == "timm" and card.data.pipeline_tag == "image-feature-extraction"
+    step = json.loads((version / "_export.json").read_text())["step"]
+    assert f"-step{step}" in card.text and "tiny random-weight stand-in" in card.text
+    assert load_encoder(str(straight_run / "export")).info["digest"] in card.text

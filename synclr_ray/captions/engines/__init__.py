@@ -4,15 +4,7 @@ from collections.abc import Sequence
 
 from ray.data import Dataset
 
-from synclr_ray import storage
 from synclr_ray.config import Config
-
-
-def resolve_model(model: str) -> str:
-    """A path or hub id ``from_pretrained`` accepts: ``tiny`` is built in the node cache, ``s3://`` copied there."""
-    from synclr_ray.tiny.llm import tiny_llm_path
-
-    return storage.model_source(model, tiny_llm_path)
 
 
 def generate(ds: Dataset, cfg: Config, columns: Sequence[str]) -> Dataset:

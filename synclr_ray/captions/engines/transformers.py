@@ -5,7 +5,7 @@ import torch
 from ray.data import ActorPoolStrategy, Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from synclr_ray.captions.engines import resolve_model
+from synclr_ray import storage
 from synclr_ray.cluster import label_selector
 from synclr_ray.config import Config
 from synclr_ray.config.captions import CaptionsConfig
@@ -17,7 +17,7 @@ class TransformersGenerator:
     """Loads the model once per actor; each call completes a batch of prompts."""
 
     def __init__(self, cfg: CaptionsConfig):
-        path = resolve_model(cfg.model)
+        path = storage.model_source(cfg.model)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tokenizer.pad_token is None:

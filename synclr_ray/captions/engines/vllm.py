@@ -25,7 +25,7 @@ from typing import Any
 from ray.data import Dataset
 from ray.data.llm import Processor, build_processor, vLLMEngineProcessorConfig
 
-from synclr_ray.captions.engines import resolve_model
+from synclr_ray import storage
 from synclr_ray.captions.engines.transformers import STOP
 from synclr_ray.cluster import label_selector
 from synclr_ray.config import Config
@@ -41,7 +41,7 @@ def engine_bundle(c: CaptionsConfig) -> dict[str, float]:
 
 
 def model_source(model: str) -> str:
-    """What the engine loads: ``s3://`` as given (Ray downloads it on each engine node), else `resolve_model`.
+    """What the engine loads: ``s3://`` as given (Ray downloads it on each engine node), else `storage.model_source`.
 
     A local path that does not exist fails here, naming the field, instead of inside every engine actor.
     """
@@ -49,7 +49,7 @@ def model_source(model: str) -> str:
         return model
     if model.startswith(("/", "./", "../", "~")) and not os.path.isdir(os.path.expanduser(model)):
         raise FileNotFoundError(f"captions.model: no model directory at {model}")
-    return resolve_model(model)
+    return storage.model_source(model)
 
 
 def processor_config(c: CaptionsConfig) -> vLLMEngineProcessorConfig:

@@ -1,31 +1,33 @@
-"""A tiny Llama-architecture causal LM with its own BPE tokenizer, built once per node.
+"""The tiny Llama (``builtin://tiny-llama``): Llama's architecture with its own BPE tokenizer, fitted so
+that its captions of toy-world concepts name them.
 
-It is saved in Hugging Face format, so the caption stage loads it through the same
+Saved in Hugging Face format, so the caption stage loads it through the same
 ``AutoModelForCausalLM``/``AutoTokenizer.from_pretrained`` path as ``meta-llama/Llama-2-7b-hf``.
-The build is deterministic: a byte-level BPE trained on our prompt text and concept names,
-random Llama weights, then a short fit on in-context prompts made from our example pools so
-that completions read like one-line captions.
+The build is deterministic: a byte-level BPE trained on the fitting text, random Llama weights,
+then a short causal-LM fit on the caption stage's own in-context prompts (instruction, 3 examples
+from our pools, ``concept =>``) completed by a caption. Most queries are toy concepts
+(``red circle`` or ``red circle, sandy beach``) completed by a toy caption of a matching scene;
+the rest are held-out pool examples, so real concepts still get caption-like lines.
 """
 
 import random
-import shutil
-import time
-import uuid
-from pathlib import Path
 
+import numpy as np
 import torch
-from filelock import FileLock
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from synclr_ray import storage
-from synclr_ray.captions.pools import POOLS, SEPARATOR, load_pool
+from synclr_ray.captions.pools import POOLS, SEPARATOR, load_pool, pool_name
 from synclr_ray.captions.prompts import BACKGROUNDS_INSTRUCTION, INSTRUCTIONS, NUM_EXAMPLES, format_prompt
+from synclr_ray.toyworld.catalog import sample_scene
+from synclr_ray.toyworld.language import describe
 
-VERSION = "v2"  # bump when the recipe below changes, so caches rebuild
+VERSION = "v1"  # bump when the recipe below changes, so caches rebuild
 VOCAB_SIZE = 2048
-FIT_STEPS = 200
+FIT_STEPS = 300
 FIT_BATCH = 16
+TOY_SHARE = 0.75  # of the fitting texts; the rest keep the tiny Llama writing captions of real concepts
+UNSAID = 0.3  # chance that a toy caption leaves out its size, texture or (for `c` prompts) background
 
 
 def _pool_instruction(pool: str) -> str:
@@ -37,16 +39,38 @@ def _pool_instruction(pool: str) -> str:
     return INSTRUCTIONS[(template, group)]
 
 
-def _fit_texts(rng: random.Random, count: int) -> list[str]:
-    """In-context prompts from our pools, each completed by a held-out example and a newline."""
-    texts = []
-    for _ in range(count):
-        pool_name = rng.choice(POOLS)
-        pool = load_pool(pool_name)
-        *examples, target = rng.sample(pool, NUM_EXAMPLES + 1)
-        query, completion = target.split(SEPARATOR, 1)
-        texts.append(format_prompt(_pool_instruction(pool_name), examples, query) + " " + completion + "\n")
-    return texts
+def _pool_text(rng: random.Random) -> str:
+    """An in-context prompt from one of our pools, completed by a held-out example of the same pool."""
+    pool_name_ = rng.choice(POOLS)
+    *examples, target = rng.sample(load_pool(pool_name_), NUM_EXAMPLES + 1)
+    query, completion = target.split(SEPARATOR, 1)
+    return format_prompt(_pool_instruction(pool_name_), examples, query) + " " + completion + "\n"
+
+
+def _toy_text(rng: random.Random, scenes: np.random.Generator) -> str:
+    """A toy concept prompt (template ``c`` or ``c_bg``, as the caption stage plans it) completed by a toy caption."""
+    template = rng.choice(("c", "c_bg"))
+    scene = sample_scene(scenes)
+    unsaid = [a for a in ("size", "texture") if rng.random() < UNSAID]
+    if template == "c_bg":
+        query = f"{scene.concept}, {scene.background}"
+    else:
+        query = scene.concept
+        unsaid += ["background"] if rng.random() < UNSAID else []
+    pool = load_pool(pool_name(template, "object"))
+    examples = rng.sample(pool, NUM_EXAMPLES)
+    return (
+        format_prompt(INSTRUCTIONS[(template, "object")], examples, query)
+        + " "
+        + describe(scene, scenes, unsaid)
+        + "\n"
+    )
+
+
+def fit_texts(count: int, seed: int = 0) -> list[str]:
+    """The fitting text: ``count`` completed prompts, toy and pool ones mixed."""
+    rng, scenes = random.Random(seed), np.random.default_rng(seed)
+    return [_toy_text(rng, scenes) if rng.random() < TOY_SHARE else _pool_text(rng) for _ in range(count)]
 
 
 def _train_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
@@ -66,12 +90,12 @@ def _train_tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
 
 
-def _fit(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, texts: list[str]) -> None:
+def _fit(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, texts: list[str], steps: int) -> None:
     """A brief causal-LM fit; padding positions are masked out of the loss."""
     tokenizer.pad_token = tokenizer.eos_token
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
     model.train()
-    for step in range(FIT_STEPS):
+    for step in range(steps):
         chunk = texts[step * FIT_BATCH % len(texts) :][:FIT_BATCH]
         enc = tokenizer(chunk, return_tensors="pt", padding=True)
         labels = enc.input_ids.masked_fill(enc.attention_mask == 0, -100)
@@ -83,11 +107,10 @@ def _fit(model: LlamaForCausalLM, tokenizer: PreTrainedTokenizerFast, texts: lis
     tokenizer.pad_token = None
 
 
-def build_tiny_llm(out_dir: Path) -> None:
+def build(out_dir: str, steps: int = FIT_STEPS) -> None:
     """Build the tiny LM and its tokenizer into ``out_dir`` (deterministic for a given torch version)."""
-    rng = random.Random(0)
-    fit_texts = _fit_texts(rng, FIT_STEPS * FIT_BATCH // 4)
-    tokenizer = _train_tokenizer(fit_texts)
+    texts = fit_texts(steps * FIT_BATCH)
+    tokenizer = _train_tokenizer(texts)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=128,  # head size 32: one that vLLM's CPU attention supports (32/64/80/96/112/128/256)
@@ -105,27 +128,9 @@ def build_tiny_llm(out_dir: Path) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # ops this small run faster on one thread than two contending ones
     try:
-        _fit(model, tokenizer, fit_texts)
+        _fit(model, tokenizer, texts, steps)
     finally:
         torch.set_num_threads(threads)
     model.generation_config.pad_token_id = tokenizer.eos_token_id
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
-
-
-def tiny_llm_path() -> Path:
-    """The tiny LM's directory in this node's cache, building it once (file lock + atomic rename)."""
-    target = storage.cache_dir() / f"tiny-llm-{VERSION}"
-    if (target / "config.json").exists():
-        return target
-    with FileLock(str(target) + ".lock"):
-        if not (target / "config.json").exists():
-            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
-            start = time.perf_counter()
-            try:
-                build_tiny_llm(tmp)
-                tmp.rename(target)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-            print(f"built tiny LLM in {time.perf_counter() - start:.1f}s at {target}")
-    return target

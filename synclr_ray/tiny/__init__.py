@@ -1,1 +1,0 @@
-"""Tiny stand-ins of the real generator and encoder architectures, built once, deterministically."""

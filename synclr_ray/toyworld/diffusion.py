@@ -1,0 +1,261 @@
+"""The tiny Stable Diffusion 1.5 (``builtin://tiny-sd15``), fitted on the toy world so that its samples
+show what the caption says.
+
+SD 1.5's classes and block layout at a fraction of the width: a CLIP text encoder and tokenizer,
+a UNet with cross-attention at three of its four levels, a KL autoencoder with an 8x smaller
+latent grid, SD's noise schedule (a PNDM scheduler config; the image stage swaps in DDIM or
+DPM-Solver++). Saved with ``save_pretrained``, so the image stage loads it with
+``StableDiffusionPipeline.from_pretrained`` exactly like a hub id. The build is deterministic
+(fixed seeds, one CPU thread):
+
+1. a CLIP tokenizer trained on general English plus toy captions;
+2. renders of random toy scenes, each with a caption that leaves some attributes unsaid;
+3. the autoencoder fitted to reconstruct them (random crops; object pixels weigh more);
+4. the latents of the renders and of their mirror images (every toy shape is left-right symmetric);
+5. the text encoder and UNet fitted together on (latent, caption) pairs: epsilon prediction with
+   Min-SNR weighting, 10% empty captions so classifier-free guidance has an unconditional model;
+   the models saved are exponential moving averages of their weights.
+"""
+
+import copy
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from synclr_ray.toyworld.catalog import sample_scene
+from synclr_ray.toyworld.clip_tokenizer import clip_tokenizer, imagenet_text
+from synclr_ray.toyworld.language import OPTIONAL, describe
+from synclr_ray.toyworld.render import render
+
+VERSION = "v2"  # v1 named the random-weight stand-in that came before: a new name, never its folder
+RESOLUTION = 64
+TEXT_DIM = 64
+TEXT_TOKENS = 32  # toy captions are about 15 tokens; longer ones are truncated as SD truncates at 77
+UNSAID = 0.3  # chance that a fitting caption leaves out each optional attribute
+UNCONDITIONAL = 0.1  # share of fitting captions replaced by "" (the unconditional model for guidance)
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How much fitting the build does (the defaults; the build test passes smaller ones)."""
+
+    images: int = 3000
+    vae_steps: int = 1200
+    vae_batch: int = 16
+    vae_crop: int = 32
+    vae_lr: float = 3e-3
+    object_weight: float = 4.0
+    unet_steps: int = 800
+    unet_batch: int = 64
+    unet_lr: float = 1e-3
+    ema: float = 0.99
+    min_snr: float = 5.0
+
+
+def build(out_dir: Path, fit: FitSettings = FitSettings()) -> None:
+    """Build and fit the tiny pipeline and save it to ``out_dir`` in the diffusers layout."""
+    from diffusers import StableDiffusionPipeline
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # this many small ops run faster on one thread than on two contending ones
+    try:
+        pixels, objects, captions = fit_set(fit.images)
+        with tempfile.TemporaryDirectory() as scratch:
+            tokenizer = clip_tokenizer([*imagenet_text(), *captions], Path(scratch), TEXT_TOKENS)
+        vae, text_encoder, unet, scheduler = architecture(len(tokenizer), tokenizer)
+        fit_autoencoder(vae, pixels, objects, fit)
+        latents = encode(vae, pixels)
+        tokens = tokenizer([*captions, ""], padding="max_length", max_length=TEXT_TOKENS, truncation=True,
+                           return_tensors="pt").input_ids  # fmt: skip
+        unet, text_encoder = fit_denoiser(unet, text_encoder, scheduler, latents, tokens, fit)
+    finally:
+        torch.set_num_threads(threads)
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(out_dir, safe_serialization=True)
+
+
+def fit_set(count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """``count`` renders of random scenes in [-1, 1] (N, 3, H, W), their object masks (N, H, W) and captions."""
+    rng = np.random.default_rng(seed)
+    images, masks, captions = [], [], []
+    for _ in range(count):
+        scene = sample_scene(rng)
+        out = render(scene, RESOLUTION, rng)
+        images.append(np.asarray(out.image))
+        masks.append(out.instances > 0)
+        captions.append(describe(scene, rng, [a for a in OPTIONAL if rng.uniform() < UNSAID]))
+    pixels = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return pixels, torch.from_numpy(np.stack(masks)), captions
+
+
+def architecture(vocab_size: int, tokenizer) -> tuple:
+    """Autoencoder, text encoder, UNet and scheduler with SD 1.5's layout, seeded random weights."""
+    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=vocab_size,
+            hidden_size=TEXT_DIM,
+            intermediate_size=4 * TEXT_DIM,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=TEXT_TOKENS,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    torch.manual_seed(1)
+    # SD 1.5's block layout (3 cross-attention levels + 1 plain) at a fraction of the width; groups of
+    # 4+ channels, since a GroupNorm over 1-2 channels erases what a flat colour looks like.
+    unet = UNet2DConditionModel(
+        sample_size=RESOLUTION // 8,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 32, 64, 64),
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=TEXT_DIM,
+        attention_head_dim=8,
+        norm_num_groups=8,
+    )
+    torch.manual_seed(2)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        layers_per_block=1,
+        block_out_channels=(16, 32, 32, 32),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        norm_num_groups=4,
+        sample_size=RESOLUTION,
+    )
+    with torch.no_grad():  # start the posterior narrow, so the decoder sees the code, not noise
+        vae.encoder.conv_out.bias[vae.config.latent_channels :] = -6.0
+    for model in (vae, unet):
+        zero_residual_branches(model)
+    # SD 1.5's own scheduler settings; the image stage swaps in DDIM or DPM-Solver++ from this config.
+    scheduler = PNDMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        set_alpha_to_one=False,
+        skip_prk_steps=True,
+        steps_offset=1,
+    )
+    return vae, text_encoder, unet, scheduler
+
+
+@torch.no_grad()
+def zero_residual_branches(model: torch.nn.Module) -> None:
+    """Zero the last layer of every residual branch (as in ADM and Fixup): each block starts as the identity,
+    which makes a short fit from scratch converge several times faster."""
+    for module in model.modules():
+        kind = type(module).__name__
+        if kind == "ResnetBlock2D":
+            last = module.conv2
+        elif kind == "Attention":
+            last = module.to_out[0]
+        elif kind == "Transformer2DModel":
+            last = module.proj_out
+        else:
+            continue
+        last.weight.zero_()
+        if last.bias is not None:
+            last.bias.zero_()
+
+
+def fit_autoencoder(vae, pixels: torch.Tensor, objects: torch.Tensor, fit: FitSettings) -> None:
+    """Reconstruction (L1 + L2, object pixels weighted up) on random crops, with a tiny KL term."""
+    generator = torch.Generator().manual_seed(3)
+    opt = torch.optim.AdamW(vae.parameters(), fit.vae_lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, fit.vae_lr, total_steps=fit.vae_steps, pct_start=0.05)
+    vae.train()
+    for _ in range(fit.vae_steps):
+        index = torch.randint(0, len(pixels), (fit.vae_batch,), generator=generator)
+        top, left = torch.randint(0, RESOLUTION - fit.vae_crop + 1, (2,), generator=generator).tolist()
+        window = (slice(None), slice(None), slice(top, top + fit.vae_crop), slice(left, left + fit.vae_crop))
+        x = pixels[index][window]
+        weight = (1 + fit.object_weight * objects[index][:, None].float())[window]
+        posterior = vae.encode(x).latent_dist
+        error = vae.decode(posterior.sample(generator)).sample - x
+        loss = ((error.abs() + error.square()) * weight).mean() / weight.mean() + 1e-6 * posterior.kl().mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        schedule.step()
+    vae.eval()
+
+
+@torch.no_grad()
+def encode(vae, pixels: torch.Tensor) -> torch.Tensor:
+    """Scaled latent means of the images and of their mirror images; sets the VAE's ``scaling_factor``."""
+    means = [vae.encode(chunk).latent_dist.mean for chunk in torch.cat([pixels, pixels.flip(3)]).split(256)]
+    latents = torch.cat(means)
+    vae.register_to_config(scaling_factor=float(1.0 / latents.std()))
+    return latents * vae.config.scaling_factor
+
+
+def fit_denoiser(unet, text_encoder, scheduler, latents: torch.Tensor, tokens: torch.Tensor, fit: FitSettings):
+    """Fit text encoder and UNet jointly on noised latents; returns their exponential moving averages.
+
+    ``latents`` holds the images then their mirror images, ``tokens`` one caption per image plus
+    the empty caption last.
+    """
+    from diffusers import DDPMScheduler
+
+    noise_schedule = DDPMScheduler.from_config(scheduler.config)
+    alphas = noise_schedule.alphas_cumprod
+    snr = alphas / (1 - alphas)
+    weights = torch.clamp(snr, max=fit.min_snr) / snr  # Min-SNR-gamma for epsilon prediction
+    images = len(tokens) - 1
+    generator = torch.Generator().manual_seed(4)
+    live = torch.nn.ModuleList([unet, text_encoder])
+    params = list(live.parameters())
+    opt = torch.optim.AdamW(params, fit.unet_lr, weight_decay=0.0)
+    warmup = max(1, fit.unet_steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, fit.unet_steps) / fit.unet_steps)),
+    )
+    average = copy.deepcopy(live).requires_grad_(False)
+    live.train()
+    for _ in range(fit.unet_steps):
+        index = torch.randint(0, len(latents), (fit.unet_batch,), generator=generator)
+        caption = index % images
+        caption[torch.rand(fit.unet_batch, generator=generator) < UNCONDITIONAL] = images
+        x0 = latents[index]
+        noise = torch.randn(x0.shape, generator=generator)
+        t = torch.randint(0, len(alphas), (fit.unet_batch,), generator=generator)
+        hidden = text_encoder(tokens[caption])[0]
+        predicted = unet(noise_schedule.add_noise(x0, noise, t), t, hidden).sample
+        loss = (F.mse_loss(predicted, noise, reduction="none").mean(dim=(1, 2, 3)) * weights[t]).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        schedule.step()
+        with torch.no_grad():
+            for kept, current in zip(average.parameters(), params, strict=True):
+                kept.lerp_(current, 1 - fit.ema)
+    unet, text_encoder = average.eval()
+    return unet, text_encoder
