@@ -156,5 +156,5 @@ def test_export_is_a_hub_folder_with_its_model_card(straight_run):
     card = ModelCard.load(version / "README.md")
     assert card.data.library_name == "timm" and card.data.pipeline_tag == "image-feature-extraction"
     step = json.loads((version / "_export.json").read_text())["step"]
-    assert f"-step{step}" in card.text and "tiny random-weight stand-in" in card.text
+    assert f"-step{step}" in card.text and "tiny stand-in built by synclr-ray" in card.text
     assert load_encoder(str(straight_run / "export")).info["digest"] in card.text
