@@ -23,6 +23,17 @@ def plain_output_when_piped() -> None:
     os.environ.setdefault("RAY_COLOR_PREFIX", "0")
 
 
+def leave_ray() -> None:
+    """Disconnect from Ray if this process joined it.
+
+    Workers' logs reach this console from a background thread; leaving Ray first makes the error
+    line the last one a user sees (a crashed actor's dump would otherwise follow it).
+    """
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
 def main() -> None:
     """Entry point: run a subcommand; on failure print one line naming the problem and exit non-zero."""
     plain_output_when_piped()
@@ -38,6 +49,7 @@ def main() -> None:
     except Exception as exc:  # one line for users; SYNCLR_DEBUG=1 shows the traceback
         if os.environ.get("SYNCLR_DEBUG"):
             raise
+        leave_ray()
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
