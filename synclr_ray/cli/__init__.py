@@ -2,6 +2,7 @@
 
 import logging
 import os
+import re
 import sys
 
 import click
@@ -34,6 +35,16 @@ def leave_ray() -> None:
         ray.shutdown()
 
 
+def one_line(exc: BaseException) -> str:
+    """The error as one line: a Ray actor's or task's error carries the remote traceback in its message, so a
+    multi-line message keeps its first line (what failed) and its last (the exception that ended it)."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
+    lines = [line for line in lines if line and not set(line) <= {"^", "~", " "}]
+    if not lines:
+        return type(exc).__name__
+    return lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+
+
 def main() -> None:
     """Entry point: run a subcommand; on failure print one line naming the problem and exit non-zero."""
     plain_output_when_piped()
@@ -50,6 +61,6 @@ def main() -> None:
         if os.environ.get("SYNCLR_DEBUG"):
             raise
         leave_ray()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
