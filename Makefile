@@ -51,7 +51,7 @@ lock-vllm:
 	           if 'extra == \"llm\"' in r and not name(r).startswith(('vllm', 'nixl'))]; \
 	  print('\n'.join(reqs))" > $(VLLM_LOCK_VENV)/requirements.in
 	grep -v -E '^(#|numpy|fastapi|ray)' requirements-common.txt > $(VLLM_LOCK_VENV)/constraints.txt
-	grep -E '^(pytest|moto)' requirements.txt | sed -E 's/\[[^]]*\]//' >> $(VLLM_LOCK_VENV)/constraints.txt
+	grep -E '^(pytest|moto|fake-gcs-server)' requirements.txt | sed -E 's/\[[^]]*\]//' >> $(VLLM_LOCK_VENV)/constraints.txt
 	printf 'torch==2.13.0\ntorchvision==0.28.0\n' >> $(VLLM_LOCK_VENV)/constraints.txt
 	$(call INDEX_PIP,$(VLLM_LOCK_VENV)) install --quiet -c $(VLLM_LOCK_VENV)/constraints.txt \
 	  -r $(VLLM_LOCK_VENV)/requirements.in 'ray[data,serve]==2.60.0' pytest 'moto[server]' psutil \
