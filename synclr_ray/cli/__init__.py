@@ -24,15 +24,19 @@ def plain_output_when_piped() -> None:
     os.environ.setdefault("RAY_COLOR_PREFIX", "0")
 
 
+def _ray_is_up() -> bool:
+    ray = sys.modules.get("ray")
+    return ray is not None and ray.is_initialized()
+
+
 def leave_ray() -> None:
     """Disconnect from Ray if this process joined it.
 
     Workers' logs reach this console from a background thread; leaving Ray first makes the error
     line the last one a user sees (a crashed actor's dump would otherwise follow it).
     """
-    ray = sys.modules.get("ray")
-    if ray is not None and ray.is_initialized():
-        ray.shutdown()
+    if _ray_is_up():
+        sys.modules["ray"].shutdown()
 
 
 def one_line(exc: BaseException) -> str:
@@ -48,6 +52,7 @@ def one_line(exc: BaseException) -> str:
 def main() -> None:
     """Entry point: run a subcommand; on failure print one line naming the problem and exit non-zero."""
     plain_output_when_piped()
+    ray_was_up = _ray_is_up()  # a caller's own Ray session (main() called in-process) is the caller's to end
     logging.basicConfig(level=os.environ.get("SYNCLR_LOG_LEVEL", "INFO"), format="%(levelname)s %(name)s: %(message)s")
     try:
         code = app(standalone_mode=False, prog_name="synclr")
@@ -60,7 +65,8 @@ def main() -> None:
     except Exception as exc:  # one line for users; SYNCLR_DEBUG=1 shows the traceback
         if os.environ.get("SYNCLR_DEBUG"):
             raise
-        leave_ray()
+        if not ray_was_up:
+            leave_ray()
         print(f"error: {one_line(exc)}", file=sys.stderr)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
