@@ -1,7 +1,8 @@
 """Training ingest benchmark: Ray Data + Ray crop tasks vs a plain torch DataLoader, side by side.
 
 Both feed the same model and training step from the same Parquet with the same augmentations
-(``crop_rows``); each reports steps/s and the fraction of wall time spent waiting for data,
+(``crop_rows``), both reshuffled every epoch (the stage's ``shuffled_rows``; the DataLoader's
+seeded ``shuffle``); each reports steps/s and the fraction of wall time spent waiting for data,
 measured after a warmup. Targets on 2 cores: data-wait <= 10%, Ray >= 0.9x the DataLoader.
 
     .venv/bin/python bench/train.py [--steps 30] [--warmup 10] [--captions 64]
@@ -26,9 +27,10 @@ from synclr_ray import rows
 from synclr_ray.cluster import init_ray
 from synclr_ray.config import Config, load_config
 from synclr_ray.train.ingest import CropBatch, crop_rows
-from synclr_ray.train.loop import train_step
+from synclr_ray.train.loop import global_batch_masks, step_seed, train_step
 from synclr_ray.train.masking import MaskGenerator
 from synclr_ray.train.objective import SynCLR
+from synclr_ray.train.order import shuffled_rows
 from synclr_ray.train.schedules import Schedules
 from synclr_ray.train.stage import fit
 
@@ -61,8 +63,9 @@ def dataloader_run(files: list[Path], cfg: Config, steps: int, warmup: int, work
     model = SynCLR(tcfg)
     optimizer = torch.optim.AdamW(model.param_groups(), lr=0.0, betas=tcfg.optim.betas)
     schedules, masks = Schedules(tcfg), MaskGenerator(tcfg.mask, model.grid)
-    loader = DataLoader(CaptionRows(files, cfg), batch_size=tcfg.batch_captions, num_workers=workers,
-                        collate_fn=collate, drop_last=True, persistent_workers=True, prefetch_factor=tcfg.prefetch_batches)  # fmt: skip
+    loader = DataLoader(CaptionRows(files, cfg), batch_size=tcfg.batch_captions, shuffle=True,
+                        generator=torch.Generator().manual_seed(cfg.seed), num_workers=workers, collate_fn=collate,
+                        drop_last=True, persistent_workers=True, prefetch_factor=tcfg.prefetch_batches)  # fmt: skip
     autocast = torch.autocast("cpu", enabled=False)
     step, wait, start = 0, 0.0, 0.0
     while step < warmup + steps:
@@ -72,8 +75,9 @@ def dataloader_run(files: list[Path], cfg: Config, steps: int, warmup: int, work
                 wait, start = 0.0, time.perf_counter()
             elif step > warmup:
                 wait += time.perf_counter() - ready
-            train_step(model, model, optimizer, batch, masks, schedules.at(step), autocast, torch.device("cpu"),
-                        tcfg.optim.grad_clip, step)  # fmt: skip
+            batch_masks = global_batch_masks(masks, batch.num_images, step_seed(cfg.seed, step, "masks"), 0, 1)
+            train_step(model, model, optimizer, batch, batch_masks, schedules.at(step), autocast, torch.device("cpu"),
+                       tcfg.optim.grad_clip, step_seed(cfg.seed, step, 0))  # fmt: skip
             step += 1
             ready = time.perf_counter()
             if step == warmup + steps:
@@ -84,10 +88,10 @@ def dataloader_run(files: list[Path], cfg: Config, steps: int, warmup: int, work
 
 def ray_run(files: list[Path], cfg: Config, steps: int, warmup: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as run_dir:
-        dataset = (
-            ray.data.read_parquet([str(f) for f in files]).select_columns(list(rows.TRAINING_COLUMNS)).materialize()
+        dataset, clock = shuffled_rows(
+            [str(f) for f in files], rows.TRAINING_COLUMNS, cfg.seed, cfg.train.shuffle_window
         )
-        fit(cfg, dataset, f"{run_dir}/train", steps=warmup + steps)
+        fit(cfg, dataset, f"{run_dir}/train", steps=warmup + steps, epoch_clock=clock)
         lines = (Path(run_dir) / "train" / "metrics.jsonl").read_text().splitlines()
     windows = [json.loads(line) for line in lines][1:]  # the first window holds the warmup
     images_per_step = cfg.train.batch_captions * 4

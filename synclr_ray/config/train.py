@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
 from synclr_ray.config.base import Section
 
@@ -23,6 +23,14 @@ class CropsConfig(Section):
     local_size: int = Field(96, ge=8)
     local_scale: tuple[float, float] = (0.08, 0.32)
     num_local: int = Field(4, ge=0, description="Local crops per image; 0 disables multi-crop.")
+    downsample_p: float = Field(
+        0.05, ge=0, le=1, description="Probability of down-up-sampling the whole image before cropping (StableRep)."
+    )
+    downsample_sizes: tuple[PositiveInt, ...] = Field(
+        (64, 128),
+        min_length=1,
+        description="Short sides it downsamples to, with equal odds (StableRep: 256 px images).",
+    )
 
 
 class MaskConfig(Section):
@@ -34,7 +42,7 @@ class MaskConfig(Section):
 
 
 class HeadsConfig(Section):
-    """MoCo v3 projector/predictor and the DINO-style iBOT head."""
+    """Contrastive projector/predictor (LayerNorm + GELU MLPs, as the SynCLR code) and the DINO-style iBOT head."""
 
     proj_hidden: int = Field(4096, ge=1)
     proj_out: int = Field(256, ge=1)
@@ -88,6 +96,9 @@ class TrainConfig(Section):
     cpus_per_worker: float = Field(1.0, gt=0)
     loader_tasks: int = Field(8, ge=1, description="Ray tasks (1 CPU each) decoding and cropping one rank's batch.")
     prefetch_batches: int = Field(2, ge=1, description="Batches per rank cropped ahead of the training step.")
+    shuffle_window: int = Field(
+        2048, ge=1, description="Stored rows shuffled together each epoch (whole row groups, read by one Ray task)."
+    )
     precision: Literal["bf16", "fp32"] = "bf16"
     checkpoint_every: int = Field(1000, ge=1)
     keep_checkpoints: int = Field(2, ge=1)

@@ -1,4 +1,9 @@
-"""Heads on top of the backbone: MoCo v3 projector and predictor, and the DINO-style iBOT head."""
+"""Heads on top of the backbone: the contrastive projector and predictor, and the DINO-style iBOT head.
+
+The contrastive MLPs follow the SynCLR code's default (``--contrast_mlp_norm ln``): LayerNorm and
+GELU, whose statistics are per sample, so DDP ranks need no synchronisation (the MoCo v3
+BatchNorm variant needs SyncBatchNorm, which torch only runs on accelerators).
+"""
 
 import torch
 from torch import nn
@@ -7,27 +12,30 @@ from torch.nn.utils.parametrizations import weight_norm
 from synclr_ray.config.train import HeadsConfig
 
 
-def mlp(num_layers: int, in_dim: int, hidden_dim: int, out_dim: int, last_bn: bool) -> nn.Sequential:
-    """MoCo v3 MLP: (Linear, BatchNorm, ReLU) x (num_layers - 1), then Linear and, optionally, an affine-free BatchNorm."""
+def mlp(num_layers: int, in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
+    """(Linear, LayerNorm, GELU) x (num_layers - 1), then a bias-free Linear and an affine-free LayerNorm."""
     layers: list[nn.Module] = []
     dim = in_dim
     for _ in range(num_layers - 1):
-        layers += [nn.Linear(dim, hidden_dim, bias=False), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True)]
+        layers += [nn.Linear(dim, hidden_dim), nn.LayerNorm(hidden_dim), nn.GELU()]
         dim = hidden_dim
-    layers.append(nn.Linear(dim, out_dim, bias=not last_bn))
-    if last_bn:
-        layers.append(nn.BatchNorm1d(out_dim, affine=False))
+    layers += [nn.Linear(dim, out_dim, bias=False), nn.LayerNorm(out_dim, elementwise_affine=False)]
+    for layer in layers:
+        if isinstance(layer, nn.Linear):
+            nn.init.trunc_normal_(layer.weight, std=0.02)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
     return nn.Sequential(*layers)
 
 
 def projector(in_dim: int, cfg: HeadsConfig) -> nn.Sequential:
     """3-layer projector (student and teacher)."""
-    return mlp(3, in_dim, cfg.proj_hidden, cfg.proj_out, last_bn=True)
+    return mlp(3, in_dim, cfg.proj_hidden, cfg.proj_out)
 
 
 def predictor(cfg: HeadsConfig) -> nn.Sequential:
     """2-layer predictor (student only)."""
-    return mlp(2, cfg.proj_out, cfg.pred_hidden, cfg.proj_out, last_bn=False)
+    return mlp(2, cfg.proj_out, cfg.pred_hidden, cfg.proj_out)
 
 
 class IBOTHead(nn.Module):

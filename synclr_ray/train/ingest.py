@@ -8,7 +8,8 @@ other nodes if the cluster has them), a few batches ahead of the training step.
 
 Crops are a pure function of ``(seed, epoch, caption_id, image index)``: a resumed run sees
 exactly the crops the uninterrupted run would have, and skipping the batches already trained
-on costs no decoding.
+on costs no decoding. With an ``EpochClock`` (stored rows, ``train/order.py``), each rank posts
+the epoch before every pass, and the pass reads the rows in that epoch's order.
 
 An image that cannot be decoded (truncated, corrupt) is a bad record: it is replaced by another
 image of its caption, cropped with its own seed (one more view of that caption), and reported
@@ -27,6 +28,7 @@ import numpy as np
 import ray
 import torch
 from PIL import Image
+from ray.actor import ActorHandle
 from ray.data import DataIterator
 
 from synclr_ray.config.train import TrainConfig
@@ -101,9 +103,18 @@ _crop_task = ray.remote(num_returns=3)(crop_rows)
 class CaptionBatches:
     """One rank's caption-grouped batches, epoch by epoch, cropped ahead in Ray tasks."""
 
-    def __init__(self, shard: DataIterator, cfg: TrainConfig, seed: int, rank: int, passes: int | None = None) -> None:
+    def __init__(
+        self,
+        shard: DataIterator,
+        cfg: TrainConfig,
+        seed: int,
+        rank: int,
+        passes: int | None = None,
+        epoch_clock: ActorHandle | None = None,
+    ) -> None:
         self.shard = shard
         self.passes = passes  # a generation stream is read once; stored rows pass after pass
+        self.epoch_clock = epoch_clock
         self.cfg = cfg
         self.seed = seed
         self.captions_per_rank = cfg.batch_captions // cfg.num_workers
@@ -117,6 +128,8 @@ class CaptionBatches:
         """
         pending: deque[tuple[int, int, tuple]] = deque()
         while self.passes is None or epoch < self.passes:
+            if self.epoch_clock is not None:
+                ray.get(self.epoch_clock.set.remote(epoch))
             rows = self.shard.iter_batches(
                 batch_size=self.captions_per_rank, batch_format="pyarrow", drop_last=True, prefetch_batches=1
             )

@@ -1,9 +1,10 @@
 """The Ray Train loop run by every DDP rank: AdamW, per-step schedules, checkpoints, progress.
 
-Every step is a pure function of (weights, batch, step): the schedules are indexed by step and
-the random state (drop path, masks) is seeded from (seed, step, rank), so a run resumed from a
-checkpoint continues exactly as the uninterrupted run would have. A step whose loss (or gradient
-norm) is not finite on any rank is skipped on all of them (`synclr_ray.train.guards`).
+Every step is a pure function of (weights, batch, step): the schedules are indexed by step, drop
+path is seeded from (seed, step, rank) and the iBOT masks from (seed, step) for the whole global
+batch, so a run resumed from a checkpoint continues exactly as the uninterrupted run would have,
+and N ranks mask exactly the images one process would. A step whose loss (or gradient norm) is
+not finite on any rank is skipped on all of them (`synclr_ray.train.guards`).
 """
 
 import hashlib
@@ -31,10 +32,20 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.jsonl"
 
 
-def step_seed(seed: int, step: int, rank: int) -> int:
-    """The random seed of one rank's training step."""
-    digest = hashlib.blake2b(f"{seed}:{step}:{rank}".encode(), digest_size=8).digest()
+def step_seed(seed: int, step: int, stream: int | str) -> int:
+    """The random seed of one random stream of a training step (a rank's drop path, the batch's masks)."""
+    digest = hashlib.blake2b(f"{seed}:{step}:{stream}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") >> 1
+
+
+def global_batch_masks(masks: MaskGenerator, num_images: int, seed: int, rank: int, world: int) -> torch.Tensor:
+    """This rank's rows of the masks drawn for the whole global batch (the ranks' batches in rank order).
+
+    The draw depends on ``seed`` and the global batch size only, so the same images are masked
+    however many ranks share the batch; each rank draws only its own images' masks.
+    """
+    rows = range(rank * num_images, (rank + 1) * num_images)
+    return masks(num_images * world, torch.Generator().manual_seed(seed), rows)
 
 
 class MetricsLog:
@@ -83,7 +94,7 @@ def _set_schedule(optimizer: torch.optim.Optimizer, values: StepValues) -> None:
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
     """One DDP rank. ``config``: ``cfg`` (Config), ``run_dir`` (URI), ``stop_step`` (int), ``stream`` (None, or
-    the actor a generation stream starts from: see `fit`)."""
+    the actor a generation stream starts from: see `fit`), ``epoch_clock`` (None, or a ``shuffled_rows`` clock)."""
     cfg: Config = config["cfg"]
     tcfg = cfg.train
     run_dir, stop_step, stream = config["run_dir"], config["stop_step"], config["stream"]
@@ -112,7 +123,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         # Before any rank reads: the stream's plan executes once all ranks read, from this position.
         ray.get(stream.resume_at.remote(state.stream))
     passes = 1 if stream is not None else None  # a stream goes on from its position instead of restarting
-    batches = CaptionBatches(ray.train.get_dataset_shard("train"), tcfg, cfg.seed, rank, passes)
+    batches = CaptionBatches(ray.train.get_dataset_shard("train"), tcfg, cfg.seed, rank, passes, config["epoch_clock"])
     metrics = MetricsLog(run_dir, stop_step, state.step) if rank == 0 else None
     autocast = torch.autocast(
         device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16" and device.type == "cuda"
@@ -131,7 +142,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     for epoch, index, batch in batches.stream(*start):
         window_wait += time.perf_counter() - ready
         values = schedules.at(state.step)
-        out, skipped = train_step(model, module, optimizer, batch, masks, values, autocast, device,
+        batch_masks = None
+        if masks is not None:
+            batch_masks = global_batch_masks(masks, batch.num_images, step_seed(cfg.seed, state.step, "masks"), rank,
+                                             world)  # fmt: skip
+        out, skipped = train_step(model, module, optimizer, batch, batch_masks, values, autocast, device,
                                   tcfg.optim.grad_clip, step_seed(cfg.seed, state.step, rank),
                                   force_nan=state.step + 1 in tcfg.test_nan_loss_steps)  # fmt: skip
         state.step, state.epoch, state.batch_in_epoch = state.step + 1, epoch, index + 1
@@ -182,7 +197,7 @@ def train_step(
     module: SynCLR,
     optimizer: torch.optim.Optimizer,
     batch: CropBatch,
-    masks: MaskGenerator | None,
+    masks: torch.Tensor | None,
     values: StepValues,
     autocast: torch.autocast,
     device: torch.device,
@@ -190,17 +205,19 @@ def train_step(
     seed: int,
     force_nan: bool = False,
 ) -> tuple[dict[str, float], bool]:
-    """One optimiser step and EMA update; returns the loss terms and whether the step was skipped.
+    """One optimiser step and EMA update on this rank's batch and iBOT ``masks``; returns the loss terms
+    and whether the step was skipped.
 
-    A loss or gradient norm that is not finite on any rank skips the update on every rank (DDP ranks
-    must stay identical). ``force_nan`` (the ``train.test_nan_loss_steps`` hook) makes the loss NaN.
+    ``seed`` seeds the rank's own random draws (drop path). A loss or gradient norm that is not finite
+    on any rank skips the update on every rank (DDP ranks must stay identical). ``force_nan`` (the
+    ``train.test_nan_loss_steps`` hook) makes the loss NaN.
     """
     torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    batch_masks = masks(batch.num_images, generator).to(device) if masks is not None else None
+    batch_masks = masks.to(device) if masks is not None else None
     local_crops = batch.local_crops.to(device).float() if batch.local_crops is not None else None
     _set_schedule(optimizer, values)
-    # Forward passes update buffers (BatchNorm statistics of the heads): a skipped step restores them too.
+    # Forward passes may update buffers (none with the LayerNorm heads, but a backbone may have some): a skipped
+    # step restores them too.
     buffers = [(buffer, buffer.clone()) for buffer in module.buffers()]
     with autocast:
         out = model(batch.global_crops.to(device).float(), local_crops, batch.labels.to(device), batch_masks,

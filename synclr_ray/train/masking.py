@@ -24,11 +24,24 @@ class MaskGenerator:
         self.num_patches = grid[0] * grid[1]
         self.num_masked = max(1, int(cfg.ratio * self.num_patches + 0.5))
 
-    def __call__(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        masks = torch.zeros(batch_size, self.num_patches, dtype=torch.bool)
-        num_images = int(self.cfg.image_prob * batch_size + 0.5)
-        for index in torch.randperm(batch_size, generator=generator)[:num_images].tolist():
-            masks[index] = self._block(generator) if self.cfg.mode == "block" else self._random(generator)
+    def __call__(
+        self, batch_size: int, generator: torch.Generator | None = None, rows: range | None = None
+    ) -> torch.Tensor:
+        """Masks of a batch of ``batch_size`` images, or of its ``rows`` only.
+
+        Which images are masked and each image's own seed are drawn for the whole batch first,
+        so the masks of ``rows`` are those rows of the whole batch's masks: a DDP rank draws only
+        its own images of the global batch, and gets what one process would.
+        """
+        rows = range(batch_size) if rows is None else rows
+        masked = torch.zeros(batch_size, dtype=torch.bool)
+        masked[torch.randperm(batch_size, generator=generator)[: int(self.cfg.image_prob * batch_size + 0.5)]] = True
+        image_seeds = torch.randint(2**62, (batch_size,), generator=generator)
+        masks = torch.zeros(len(rows), self.num_patches, dtype=torch.bool)
+        for out, index in enumerate(rows):
+            if masked[index]:
+                image_generator = torch.Generator().manual_seed(int(image_seeds[index]))
+                masks[out] = self._block(image_generator) if self.cfg.mode == "block" else self._random(image_generator)
         return masks
 
     def _random(self, generator: torch.Generator | None, mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,4 +1,9 @@
-"""Multi-crop augmentation: 1 global + n local crops per image, BYOL-style, with torchvision.transforms.v2."""
+"""Multi-crop augmentation: 1 global + n local crops per image, BYOL-style, with torchvision.transforms.v2.
+
+Before cropping, the whole image is sometimes downsampled and upsampled back (StableRep's
+``DownSampleAndUpsample``, which the paper's Table 12 cites): synthetic images are all sharp,
+real photos often are not.
+"""
 
 from typing import Any
 
@@ -16,25 +21,27 @@ _BLUR_SIGMA = (0.1, 2.0)
 _PAPER_GLOBAL_SIZE = 224
 _VIEW_BLUR_SOLARIZE = ((1.0, 0.0), (0.1, 0.2))
 _LOCAL_BLUR = 0.5
-_DOWN_UP_P = 0.25
-_DOWN_UP_FACTOR = (0.25, 0.75)
 
 
-class RandomDownUpsample(v2.Transform):
-    """Resize down by a random factor, then back up: the low-resolution look of real photos."""
+class DownUpsample(v2.Transform):
+    """Resize the short side down to one of ``sizes`` (equal odds), then back up to the original size.
 
-    def __init__(self, factor: tuple[float, float] = _DOWN_UP_FACTOR) -> None:
+    A size at or above the image's short side leaves the image unchanged (there is nothing to lose).
+    """
+
+    def __init__(self, sizes: tuple[int, ...]) -> None:
         super().__init__()
-        self.factor = factor
+        self.sizes = sizes
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        height, width = TF.get_size(flat_inputs[0])
-        factor = torch.empty(1).uniform_(*self.factor).item()
-        return {"size": [height, width], "small": [max(1, int(height * factor)), max(1, int(width * factor))]}
+        index = int(torch.randint(len(self.sizes), (1,)))
+        return {"original": list(TF.get_size(flat_inputs[0])), "short_side": self.sizes[index]}
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
-        small = self._call_kernel(TF.resize, inpt, params["small"], antialias=True)
-        return self._call_kernel(TF.resize, small, params["size"], interpolation=v2.InterpolationMode.BICUBIC)
+        if params["short_side"] >= min(params["original"]):
+            return inpt
+        small = self._call_kernel(TF.resize, inpt, params["short_side"], antialias=True)
+        return self._call_kernel(TF.resize, small, params["original"], antialias=True)
 
 
 class RandomGaussianBlur(v2.Transform):
@@ -62,7 +69,7 @@ def _blur(p: float, scale: float) -> v2.Transform:
 
 
 def crop_transform(size: int, scale: tuple[float, float], tail: v2.Transform, mean, std) -> v2.Compose:
-    """Random resized crop, flip, colour jitter, grayscale, ``tail`` (blur/solarize), down-upsample, normalise.
+    """Random resized crop, flip, colour jitter, grayscale, ``tail`` (blur/solarize), normalise.
 
     Everything before ``ToImage`` runs on PIL images, the cheapest path on CPU for these operations.
     """
@@ -73,7 +80,6 @@ def crop_transform(size: int, scale: tuple[float, float], tail: v2.Transform, me
             v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
             v2.RandomGrayscale(p=0.2),
             tail,
-            v2.RandomApply([RandomDownUpsample()], p=_DOWN_UP_P),
             v2.ToImage(),
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(mean=list(mean), std=list(std)),
@@ -86,6 +92,7 @@ class MultiCrop:
 
     def __init__(self, cfg: CropsConfig, mean: tuple[float, float, float], std: tuple[float, float, float]) -> None:
         self.cfg = cfg
+        self.down_up = v2.RandomApply([DownUpsample(cfg.downsample_sizes)], p=cfg.downsample_p)
         scale = cfg.global_size / _PAPER_GLOBAL_SIZE
         views = [
             v2.Compose([_blur(blur, scale), v2.RandomSolarize(128, p=solarize)])
@@ -95,7 +102,7 @@ class MultiCrop:
         self.local_transform = crop_transform(cfg.local_size, cfg.local_scale, _blur(_LOCAL_BLUR, scale), mean, std)
 
     def __call__(self, image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
-        image = image.convert("RGB")
+        image = self.down_up(image.convert("RGB"))
         global_crop = self.global_transform(image).as_subclass(torch.Tensor)
         size = self.cfg.local_size
         local = [self.local_transform(image).as_subclass(torch.Tensor) for _ in range(self.cfg.num_local)]

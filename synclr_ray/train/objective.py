@@ -6,7 +6,6 @@ Crops are image-major: ``global_crops[i]`` is image i and ``local_crops[i * n + 
 """
 
 import torch
-import torch.nn.functional as F
 from timm.models import VisionTransformer
 from timm.optim import param_groups_weight_decay
 from torch import nn
@@ -121,7 +120,7 @@ class SynCLR(nn.Module):
 
         with torch.no_grad():
             teacher_tokens = teacher["backbone"].forward_features(global_crops)
-            keys = F.normalize(teacher["projector"](teacher_tokens[:, 0]), dim=-1)
+            keys = teacher["projector"](teacher_tokens[:, 0])
             if loss_cfg.ibot:
                 teacher_logits = teacher["ibot_head"](teacher_tokens[:, prefix:][masks])
 
@@ -161,5 +160,5 @@ class SynCLR(nn.Module):
         return losses
 
     def _anchors(self, cls_tokens: torch.Tensor) -> torch.Tensor:
-        """Student CLS tokens through projector and predictor, l2-normalised."""
-        return F.normalize(self.predictor(self.student["projector"](cls_tokens)), dim=-1)
+        """Student CLS tokens through projector and predictor (the loss l2-normalises them in float32)."""
+        return self.predictor(self.student["projector"](cls_tokens))

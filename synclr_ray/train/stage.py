@@ -12,6 +12,7 @@ from typing import Any
 
 import ray
 import ray.data
+from ray.actor import ActorHandle
 from ray.data import ExecutionOptions
 from ray.train import Checkpoint, CheckpointConfig, DataConfig, FailureConfig, Result, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
@@ -28,10 +29,10 @@ from synclr_ray.train.backbone import backbone_model_args
 from synclr_ray.train.checkpoint import TrainState, load_checkpoint
 from synclr_ray.train.loop import train_loop_per_worker
 from synclr_ray.train.objective import SynCLR
+from synclr_ray.train.order import shuffled_rows
 
 log = logging.getLogger(__name__)
 
-_IN_MEMORY_FRACTION = 0.2
 PROBE_FILE = "probe.json"  # ROOT/eval/probe.json: where `synclr demo` and the README put `synclr probe --json`
 
 
@@ -45,12 +46,18 @@ def stop_step(cfg: Config, steps: int | None) -> int:
 
 
 def fit(
-    cfg: Config, dataset: ray.data.Dataset, storage_uri: str, steps: int | None = None, stream: Any = None
+    cfg: Config,
+    dataset: ray.data.Dataset,
+    storage_uri: str,
+    steps: int | None = None,
+    stream: Any = None,
+    epoch_clock: ActorHandle | None = None,
 ) -> Result:
     """Train on any Ray Dataset of image rows (`rows.TRAINING_COLUMNS` of `rows.IMAGE_SCHEMA`).
 
     ``storage_uri`` (local or s3://) is the Ray Train run directory: checkpoints, ``metrics.jsonl``
-    and ``_config.yaml``. A run there already resumes from its latest checkpoint. Raises the
+    and ``_config.yaml``. A run there already resumes from its latest checkpoint. ``epoch_clock``
+    is the clock of a ``shuffled_rows`` dataset (the ranks post their epoch on it). Raises the
     training error if the run failed after ``train.max_failures`` restarts, and `TrainingStopped`
     if a guard stopped it (too many non-finite losses in a row, or undecodable images).
 
@@ -65,11 +72,17 @@ def fit(
     save_config(cfg, storage_uri)
     filesystem, path = storage.filesystem(storage_uri)
     parent, name = path.rstrip("/").rsplit("/", 1)
-    # A fixed row order makes the data position in a checkpoint mean the same rows on resume.
+    # A deterministic row order makes the data position in a checkpoint mean the same rows on resume.
     execution = ExecutionOptions(preserve_order=True)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"cfg": cfg, "run_dir": storage_uri, "stop_step": last_step, "stream": stream},
+        train_loop_config={
+            "cfg": cfg,
+            "run_dir": storage_uri,
+            "stop_step": last_step,
+            "stream": stream,
+            "epoch_clock": epoch_clock,
+        },  # fmt: skip
         scaling_config=ScalingConfig(
             num_workers=tcfg.num_workers,
             use_gpu=tcfg.use_gpu,
@@ -127,19 +140,13 @@ def export_checkpoint(
     return state, version
 
 
-def read_image_rows(images_uri: str) -> ray.data.Dataset:
+def read_image_rows(images_uri: str, seed: int, window_rows: int) -> tuple[ray.data.Dataset, ActorHandle]:
     """The committed image rows of a folder (ROOT/images, ROOT/stream, or rows of your own written with
-    `rows.write_rows`) with the columns the trainer reads; materialised when they fit the object store easily."""
+    `rows.write_rows`) with the columns the trainer reads, in a new order every epoch seeded by (``seed``, epoch)
+    (`synclr_ray.train.order`), and the clock to pass to `fit`."""
     hint = "run `synclr images`, or pass --images a folder of committed image rows (ROOT/images, ROOT/stream)"
     files = rows.committed_files(images_uri, "image rows", hint)
-    filesystem, _ = storage.filesystem(images_uri)
-    paths = [storage.filesystem(f)[1] for f in files]
-    dataset = ray.data.read_parquet(paths, filesystem=filesystem).select_columns(list(rows.TRAINING_COLUMNS))
-    size = sum(info.size for info in filesystem.get_file_info(paths))
-    if size < _IN_MEMORY_FRACTION * ray.cluster_resources().get("object_store_memory", 0):
-        # Every epoch re-reads a lazy dataset; rows that fit the object store easily are read once.
-        dataset = dataset.materialize()
-    return dataset
+    return shuffled_rows(files, rows.TRAINING_COLUMNS, seed, window_rows)
 
 
 @holds_lease("train")
@@ -147,7 +154,8 @@ def run_pretrain(cfg: Config, root: str, images_uri: str | None = None, steps: i
     """Pretrain on the committed image rows of ``images_uri`` (default ROOT/images) with Ray Train storage
     ROOT/train; export to ROOT/export."""
     run = RunRoot(root)
-    result = fit(cfg, read_image_rows(images_uri or run.images), run.train, steps)
+    dataset, clock = read_image_rows(images_uri or run.images, cfg.seed, cfg.train.shuffle_window)
+    result = fit(cfg, dataset, run.train, steps, epoch_clock=clock)
     if result.checkpoint is None:
         raise RuntimeError(f"training under {run.train} produced no checkpoint")
     state, version = export_checkpoint(cfg, result.checkpoint, run.export, storage.join(run.eval, PROBE_FILE))

@@ -7,16 +7,32 @@ from synclr_ray.train.losses.ibot import ibot_loss
 from synclr_ray.train.losses.sinkhorn import sinkhorn_knopp
 
 
-def test_weighting_per_image_then_over_all_images():
-    torch.manual_seed(0)
-    masks = torch.zeros(3, 6, dtype=torch.bool)
+def synclr_forward_masked(student, targets, masks, student_temp):
+    """SynCLR's ``iBOTPatchLoss.forward_masked`` (train_pytorch/models/mask_losses.py), written out for one process.
+
+    ``masks_weight`` is 1 / (masked patches of the image) per masked patch, and the normaliser
+    ``n_masked_samples`` is the number of masked global crops; their ``/ n_global_crops`` is 1 here.
+    """
+    loss = torch.sum(targets * F.log_softmax(student / student_temp, dim=-1), dim=-1)
+    masks_weight = (1 / masks.sum(-1).clamp(min=1.0)).unsqueeze(-1).expand_as(masks)[masks]
+    n_masked_samples = int((masks.sum(-1) > 0).sum())
+    return -(loss * masks_weight).sum() / n_masked_samples
+
+
+def test_normaliser_is_the_number_of_masked_crops_as_in_synclr():
+    masks = torch.zeros(4, 6, dtype=torch.bool)
     masks[0, :2] = True
-    masks[1, :4] = True  # image 2 unmasked: counts as 0 in the mean over 3 images
-    student, teacher = torch.randn(6, 10), torch.randn(6, 10).clamp(-1, 1)
+    masks[1, 1:5] = True  # images 2 and 3 are not masked: they do not count in the mean
+    student = torch.tensor([[1.0, 0.0, -1.0], [0.5, 0.5, 0.0], [0.0, 2.0, 0.0], [-1.0, 0.0, 1.0], [0.0, 0.0, 0.0],
+                            [3.0, 1.0, 2.0]])  # fmt: skip
+    teacher = torch.tensor([[1.0, -1.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, -0.5], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0],
+                            [-1.0, 1.0, 1.0]])  # fmt: skip
     loss = ibot_loss(student, teacher, masks, student_temp=0.1, teacher_temp=0.07, sinkhorn_iterations=3)
-    per_patch = -(sinkhorn_knopp(teacher, 0.07) * F.log_softmax(student / 0.1, dim=-1)).sum(-1)
-    expected = (per_patch[:2].mean() + per_patch[2:].mean()) / 3
-    torch.testing.assert_close(loss, expected)
+    targets = sinkhorn_knopp(teacher, 0.07, 3)
+    torch.testing.assert_close(loss, synclr_forward_masked(student, targets, masks, 0.1))
+    per_patch = -(targets * F.log_softmax(student / 0.1, dim=-1)).sum(-1)
+    # Each masked image's mean over its patches, averaged over the 2 masked images (not over all 4).
+    torch.testing.assert_close(loss, (per_patch[:2].mean() + per_patch[2:].mean()) / 2)
 
 
 def test_uniform_student_gives_log_k_and_gradient_flows():

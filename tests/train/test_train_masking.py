@@ -35,3 +35,13 @@ def test_block_masks_are_spatially_clustered():
     block = MaskGenerator(MaskConfig(mode="block", image_prob=1.0), (8, 8))(32, generator)
     random = MaskGenerator(MaskConfig(mode="random", image_prob=1.0), (8, 8))(32, generator)
     assert _adjacent_pairs(block) > 1.3 * _adjacent_pairs(random)
+
+
+@pytest.mark.parametrize("mode", ["random", "block"])
+def test_rows_of_a_batch_are_the_rows_of_its_whole_draw(mode):
+    """What lets each DDP rank draw only its own images of the global batch and match one process."""
+    generate = MaskGenerator(MaskConfig(mode=mode), (8, 8))
+    whole = generate(12, torch.Generator().manual_seed(3))
+    parts = [generate(12, torch.Generator().manual_seed(3), range(start, start + 4)) for start in (0, 4, 8)]
+    assert torch.equal(torch.cat(parts), whole)
+    assert int(whole.any(dim=1).sum()) == 6

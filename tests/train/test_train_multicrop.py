@@ -4,7 +4,7 @@ from PIL import Image
 
 from synclr_ray.config.train import CropsConfig
 from synclr_ray.encoder import IMAGENET_MEAN, IMAGENET_STD
-from synclr_ray.train.multicrop import MultiCrop, RandomDownUpsample, RandomGaussianBlur
+from synclr_ray.train.multicrop import DownUpsample, MultiCrop, RandomGaussianBlur
 
 
 def image(seed: int = 0) -> Image.Image:
@@ -32,10 +32,27 @@ def test_random_every_call_and_no_locals_when_disabled():
 
 
 def test_down_upsample_keeps_size_and_loses_detail():
-    pixels = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (3, 32, 32), dtype=np.uint8))
-    out = RandomDownUpsample()(pixels)
-    assert out.shape == pixels.shape and out.dtype == torch.uint8
-    assert out.float().std() < pixels.float().std()  # high-frequency noise is smoothed away
+    noisy = image()  # 48 x 40, short side 40
+    out = DownUpsample(sizes=(10,))(noisy)
+    assert out.size == noisy.size
+    assert np.asarray(out).std() < 0.7 * np.asarray(noisy).std()  # high-frequency noise is smoothed away
+    assert DownUpsample(sizes=(40, 64))(noisy) is noisy  # nothing to lose at or above the short side
+
+
+def test_down_upsample_applies_to_the_whole_image_before_cropping():
+    def global_crops(p: float) -> torch.Tensor:
+        cfg = CropsConfig(global_size=32, local_size=16, num_local=1, downsample_p=p, downsample_sizes=(8,))
+        crops = MultiCrop(cfg, IMAGENET_MEAN, IMAGENET_STD)
+        torch.manual_seed(0)
+        return torch.stack([crops(image(seed))[1][0] for seed in range(8)])
+
+    # Every local crop of a down-up-sampled image is smoother than any crop of the sharp one.
+    assert global_crops(1.0).std(dim=(1, 2, 3)).max() < global_crops(0.0).std(dim=(1, 2, 3)).min()
+
+
+def test_stablerep_defaults():
+    cfg = CropsConfig()
+    assert cfg.downsample_p == 0.05 and cfg.downsample_sizes == (64, 128)
 
 
 def test_blur_smooths_pil_images():

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import ray
 import timm
 import torch
 from gratings import image_rows, write_image_rows
@@ -18,6 +17,7 @@ from synclr_ray.encoder import load_encoder
 from synclr_ray.train.backbone import backbone_model_args
 from synclr_ray.train.checkpoint import load_checkpoint
 from synclr_ray.train.objective import SynCLR
+from synclr_ray.train.order import shuffled_rows
 from synclr_ray.train.stage import fit, read_image_rows, run_pretrain
 
 # 8 captions, 4 per batch: 2 batches an epoch, so 4 steps cross epoch boundaries.
@@ -120,8 +120,9 @@ def test_a_crashed_worker_is_restarted_from_the_last_checkpoint(ray_cluster, tmp
     killed: list[float] = []
     killer = threading.Thread(target=kill_a_trainer_when, args=(train_dir / "checkpoint_00000002", killed))
     killer.start()
-    dataset = ray.data.read_parquet(rows.CommitLog(str(images)).files()).materialize()
-    fit(cfg, dataset, str(train_dir))
+    # The restarted worker group re-reads the shuffled rows: the ranks post their epoch to the same clock.
+    dataset, clock = shuffled_rows(rows.CommitLog(str(images)).files(), rows.TRAINING_COLUMNS, 0, 2048)
+    fit(cfg, dataset, str(train_dir), epoch_clock=clock)
     killer.join()
     assert killed, "no trainer process was found to kill"
     final = _final_checkpoint(train_dir)
@@ -134,11 +135,11 @@ def test_pretrain_reads_only_committed_image_shards(ray_cluster, tmp_path):
     images = write_image_rows(tmp_path / "images", 4, files=2, size=32)
     uncommitted = tmp_path / "images" / "late.parquet"  # a shard written when its run died, before its commit
     pq.write_table(image_rows(3, size=32), uncommitted)
-    assert read_image_rows(str(images)).count() == 4
+    assert read_image_rows(str(images), 0, 2048)[0].count() == 4
     rows.CommitLog(str(images)).commit("late", [{"path": "late.parquet", "rows": 3}])
-    assert read_image_rows(str(images)).count() == 7
+    assert read_image_rows(str(images), 0, 2048)[0].count() == 7
     with pytest.raises(FileNotFoundError, match="no committed image rows under .*empty"):
-        read_image_rows(str(tmp_path / "empty"))
+        read_image_rows(str(tmp_path / "empty"), 0, 2048)
 
 
 def test_export_is_a_hub_folder_with_its_model_card(straight_run):
@@ -155,5 +156,5 @@ def test_export_is_a_hub_folder_with_its_model_card(straight_run):
     card = ModelCard.load(version / "README.md")
     assert card.data.library_name == "timm" and card.data.pipeline_tag == "image-feature-extraction"
     step = json.loads((version / "_export.json").read_text())["step"]
-    assert f"-step{step}" in card.text and "tiny random-weight stand-in" in card.text
+    assert f"-step{step}" in card.text and "tiny stand-in built by synclr-ray" in card.text
     assert load_encoder(str(straight_run / "export")).info["digest"] in card.text

@@ -4,9 +4,11 @@ import torch
 import torch.nn.functional as F
 
 from synclr_ray.train.losses.collectives import global_mean
+from synclr_ray.train.losses.fp32 import fp32
 from synclr_ray.train.losses.sinkhorn import sinkhorn_knopp
 
 
+@fp32
 def ibot_loss(
     student_logits: torch.Tensor,
     teacher_logits: torch.Tensor,
@@ -19,10 +21,12 @@ def ibot_loss(
 
     ``student_logits`` and ``teacher_logits`` are ``[M, K]``, one row per True entry of ``masks``
     ``[B, N]`` in row-major order (``tokens[masks]``). Each image's masked patches are averaged,
-    then images are averaged over every global crop of every rank (unmasked crops count as 0, as in iBOT).
+    then images are averaged over the masked global crops of every rank: SynCLR's
+    ``iBOTPatchLoss.forward_masked`` normaliser (``n_masked_samples``), not DINOv2's (all global
+    crops), which would halve the term at mask probability 0.5. Computed in float32 with autocast off.
     """
     targets = sinkhorn_knopp(teacher_logits, teacher_temp, sinkhorn_iterations)
-    log_probs = F.log_softmax(student_logits.float() / student_temp, dim=-1)
+    log_probs = F.log_softmax(student_logits / student_temp, dim=-1)
     per_patch = -(targets * log_probs).sum(dim=-1)
     per_image_count = masks.sum(dim=1, keepdim=True).clamp(min=1).expand_as(masks)[masks]
-    return global_mean((per_patch / per_image_count).sum(), masks.shape[0])
+    return global_mean((per_patch / per_image_count).sum(), masks.any(dim=1).sum())
