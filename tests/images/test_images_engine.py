@@ -1,17 +1,15 @@
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from synclr_ray import rows, storage
-from synclr_ray.config import Config, load_config
+from synclr_ray import rows
+from synclr_ray.config import load_config
 from synclr_ray.images.encoding import decode_image
 from synclr_ray.images.engine import ImageGenerator
-from synclr_ray.images.model import load_pipeline
 from synclr_ray.images.seeds import caption_seeds
 
 Rows = Callable[..., list[dict[str, Any]]]
@@ -66,21 +64,6 @@ def test_bad_captions_become_error_rows_and_spare_their_batch(generator: ImageGe
     assert images["caption_id"].to_pylist() == ["cap-0000"]
     assert errors["caption_id"].to_pylist() == ["cap-0001", "cap-0002"]
     assert errors["error"].to_pylist() == ["caption is empty"] * 2
-
-
-def test_model_from_s3_dir(images_config: Callable[..., Config], s3_bucket: str) -> None:
-    uri = f"{s3_bucket}/models/tiny-sd"
-    storage.upload_dir(storage.local_copy("builtin://tiny-sd15"), uri)
-    pipe = load_pipeline(images_config(f"images.model={uri}").images, "cpu")
-    assert type(pipe.scheduler).__name__ == "DPMSolverMultistepScheduler"
-    assert pipe.unet.config.cross_attention_dim == pipe.text_encoder.config.hidden_size
-
-
-def test_unusable_model_settings_fail_naming_the_field(images_config: Callable[..., Config], tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="images.safety_checker"):
-        load_pipeline(images_config("images.safety_checker=true").images, "cpu")
-    with pytest.raises(ValueError, match="images.model"):
-        load_pipeline(images_config(f"images.model={tmp_path}").images, "cpu")
 
 
 def test_a_model_that_fails_on_every_caption_stops_the_run(caption_rows: Rows) -> None:

@@ -46,7 +46,9 @@ def test_a_checkpoint_restores_weights_optimiser_and_state_exactly(tmp_path):
     for (name, expected), actual in zip(model.state_dict().items(), fresh.state_dict().values(), strict=True):
         assert torch.equal(expected, actual), name
     assert fresh.b.weight is fresh.a.weight  # the tie survives
-    assert torch.equal(fresh_optimizer.state_dict()["state"][0]["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"])
+    assert torch.equal(
+        fresh_optimizer.state_dict()["state"][0]["exp_avg"], optimizer.state_dict()["state"][0]["exp_avg"]
+    )
 
 
 def test_an_incomplete_checkpoint_names_what_it_lacks(tmp_path):
