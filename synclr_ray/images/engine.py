@@ -15,7 +15,7 @@ from synclr_ray import rows
 from synclr_ray.config import Config
 from synclr_ray.images.encoding import encode_image
 from synclr_ray.images.model import generator_settings, load_pipeline
-from synclr_ray.images.seeds import caption_seeds
+from synclr_ray.seeds import image_seeds
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class ImageGenerator:
     @torch.inference_mode()
     def _draw(self, captions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         count = self.cfg.images_per_caption
-        seeds = [caption_seeds(self.run_seed, c["caption_id"], c["epoch"], count) for c in captions]
+        seeds = [image_seeds(self.run_seed, c["caption_id"], c["epoch"], count) for c in captions]
         # CPU generators: the initial noise of a seed is the same on every device.
         generators = [torch.Generator().manual_seed(seed) for per_caption in seeds for seed in per_caption]
         output = self.pipe(
@@ -111,12 +111,12 @@ class ImageGenerator:
             {
                 **caption,
                 "images": encoded[i * count : (i + 1) * count],
-                "seeds": image_seeds,
+                "seeds": per_image,
                 "width": size,
                 "height": size,
                 "generator": self.generator_json,
             }
-            for i, (caption, image_seeds) in enumerate(zip(captions, seeds, strict=True))
+            for i, (caption, per_image) in enumerate(zip(captions, seeds, strict=True))
         ]
 
 

@@ -7,7 +7,6 @@ and N ranks mask exactly the images one process would. A step whose loss (or gra
 not finite on any rank is skipped on all of them (`synclr_ray.train.guards`).
 """
 
-import hashlib
 import json
 import logging
 import time
@@ -18,7 +17,7 @@ import ray.train.torch
 import torch
 import torch.distributed as dist
 
-from synclr_ray import storage
+from synclr_ray import seeds, storage
 from synclr_ray.config import Config
 from synclr_ray.train import checkpoint, guards
 from synclr_ray.train.ingest import CaptionBatches, CropBatch
@@ -30,12 +29,6 @@ from synclr_ray.train.schedules import Schedules, StepValues
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
-
-
-def step_seed(seed: int, step: int, stream: int | str) -> int:
-    """The random seed of one random stream of a training step (a rank's drop path, the batch's masks)."""
-    digest = hashlib.blake2b(f"{seed}:{step}:{stream}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
 
 
 def global_batch_masks(masks: MaskGenerator, num_images: int, seed: int, rank: int, world: int) -> torch.Tensor:
@@ -144,10 +137,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         values = schedules.at(state.step)
         batch_masks = None
         if masks is not None:
-            batch_masks = global_batch_masks(masks, batch.num_images, step_seed(cfg.seed, state.step, "masks"), rank,
+            batch_masks = global_batch_masks(masks, batch.num_images, seeds.derive(cfg.seed, state.step, "masks"), rank,
                                              world)  # fmt: skip
         out, skipped = train_step(model, module, optimizer, batch, batch_masks, values, autocast, device,
-                                  tcfg.optim.grad_clip, step_seed(cfg.seed, state.step, rank),
+                                  tcfg.optim.grad_clip, seeds.derive(cfg.seed, state.step, rank),
                                   force_nan=state.step + 1 in tcfg.test_nan_loss_steps)  # fmt: skip
         state.step, state.epoch, state.batch_in_epoch = state.step + 1, epoch, index + 1
         if position is not None:

@@ -10,7 +10,7 @@ from synclr_ray import rows
 from synclr_ray.config import load_config
 from synclr_ray.images.encoding import decode_image
 from synclr_ray.images.engine import ImageGenerator
-from synclr_ray.images.seeds import caption_seeds
+from synclr_ray.seeds import image_seeds
 
 Rows = Callable[..., list[dict[str, Any]]]
 
@@ -35,7 +35,7 @@ def test_rows_keep_a_captions_images_together_and_are_reproducible(
     assert images["caption_id"].to_pylist() == ["cap-0000", "cap-0001"]
     for row in images.to_pylist():
         assert len(row["images"]) == len(row["seeds"]) == 4
-        assert row["seeds"] == caption_seeds(0, row["caption_id"], 0, 4)
+        assert row["seeds"] == image_seeds(0, row["caption_id"], 0, 4)
         assert all(decode_image(data).size == (32, 32) for data in row["images"])
         assert (row["width"], row["height"]) == (32, 32)
         assert json.loads(row["generator"])["model"] == "builtin://tiny-sd15"
@@ -52,7 +52,7 @@ def test_later_epoch_draws_fresh_images(generator: ImageGenerator, caption_rows:
     [row] = caption_rows(1)
     epoch0, _ = generator.generate(rows.to_table([row], rows.CAPTION_SCHEMA))
     epoch1, _ = generator.generate(rows.to_table([{**row, "epoch": 1}], rows.CAPTION_SCHEMA))
-    assert epoch1["seeds"][0].as_py() == caption_seeds(0, "cap-0000", 1, 4) and epoch1["epoch"][0].as_py() == 1
+    assert epoch1["seeds"][0].as_py() == image_seeds(0, "cap-0000", 1, 4) and epoch1["epoch"][0].as_py() == 1
     assert set(epoch0["images"][0].as_py()).isdisjoint(epoch1["images"][0].as_py())
 
 
