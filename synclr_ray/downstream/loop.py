@@ -16,6 +16,7 @@ import ray.train.torch
 import torch
 
 from synclr_ray import seeds, storage
+from synclr_ray.device import resolve
 from synclr_ray.downstream.batches import AugmentedBatches
 from synclr_ray.downstream.optim import layer_decay_groups
 from synclr_ray.downstream.task import DownstreamTask
@@ -67,9 +68,7 @@ def downstream_loop_per_worker(config: dict[str, Any]) -> None:
         return
     batches = AugmentedBatches(ray.train.get_dataset_shard("train"), task.augment, tcfg, seed)
     metrics = StepLog(run_dir, stop_step, state.step) if rank == 0 else None
-    autocast = torch.autocast(
-        device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16" and device.type == "cuda"
-    )
+    autocast = resolve(tcfg.precision, device=device, cpu_precision="fp32").autocast()
     window_start, window_images = time.perf_counter(), 0
     for epoch, index, batch in batches.stream(state.epoch, state.batch_in_epoch):
         sample_seed = seeds.derive(seed, state.step, rank)

@@ -13,6 +13,7 @@ import torch
 
 from synclr_ray import rows
 from synclr_ray.config import Config
+from synclr_ray.device import resolve
 from synclr_ray.images.encoding import encode_image
 from synclr_ray.images.model import generator_settings, load_pipeline
 from synclr_ray.seeds import image_seeds
@@ -28,7 +29,7 @@ class ImageGenerator:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg.images
         self.run_seed = cfg.seed
-        self.device = "cuda" if self.cfg.num_gpus > 0 and torch.cuda.is_available() else "cpu"
+        self.device = str(resolve(gpus=self.cfg.num_gpus).device)
         self.pipe = load_pipeline(self.cfg, self.device)
         self.generator_json = generator_settings(self.cfg, self.pipe.unet.dtype)
 

@@ -19,6 +19,7 @@ import torch.distributed as dist
 
 from synclr_ray import seeds, storage
 from synclr_ray.config import Config
+from synclr_ray.device import resolve
 from synclr_ray.train import checkpoint, guards
 from synclr_ray.train.ingest import CaptionBatches, CropBatch
 from synclr_ray.train.masking import MaskGenerator
@@ -118,12 +119,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     passes = 1 if stream is not None else None  # a stream goes on from its position instead of restarting
     batches = CaptionBatches(ray.train.get_dataset_shard("train"), tcfg, cfg.seed, rank, passes, config["epoch_clock"])
     metrics = MetricsLog(run_dir, stop_step, state.step) if rank == 0 else None
-    autocast = torch.autocast(
-        device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16" and device.type == "cuda"
-    )
-    if tcfg.precision == "bf16" and device.type != "cuda" and rank == 0:
-        # Measured on an AVX512-BF16 CPU: no faster than fp32 at the tiny preset's shapes.
-        log.info("train.precision=bf16 applies on GPUs; training in fp32 on %s", device.type)
+    # Measured on an AVX512-BF16 CPU: bf16 is no faster than fp32 at the tiny preset's shapes, so CPUs train in fp32.
+    compute = resolve(tcfg.precision, device=device, cpu_precision="fp32")
+    autocast = compute.autocast()
+    if compute.precision != tcfg.precision and rank == 0:
+        log.info("train.precision=%s applies on GPUs; training in %s on %s", tcfg.precision, compute.precision,
+                 device.type)  # fmt: skip
     world = context.get_world_size()
 
     if state.step >= stop_step:
