@@ -57,7 +57,7 @@ def served(cfg_overrides: list[str], export: str, files: list[Path]) -> float:
     """Images/s of the endpoint under 4 concurrent clients sending 16 images per request."""
     from ray import serve
 
-    from serve.app import build_app
+    from synclr_ray.serving.app import build_app
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

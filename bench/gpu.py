@@ -12,7 +12,7 @@ Rows (each under a minute or two on one H100/H200; the whole run well under 8 mi
   bf16 peak.
 - vllm: vLLM output tokens/s on the Llama-2-7B configuration (dummy weights), 256 prompts of
   256 tokens, 128 new tokens each.
-- serve: the Ray Serve endpoint (``serve/app.py``) with a random ViT-B/16 export: embeddings/s
+- serve: the Ray Serve endpoint (``synclr_ray/serving/app.py``) with a random ViT-B/16 export: embeddings/s
   at batch 64.
 
 The sd and vit rows import nothing that needs Ray (torch, timm, transformers, diffusers, pydantic,
@@ -218,10 +218,10 @@ def serve_rows(requests: int = 16, batch: int = 64) -> list[dict[str, Any]]:
     import timm
     from PIL import Image
 
-    from serve.app import APP_NAME, build_app
     from synclr_ray.cluster import init_ray
     from synclr_ray.config import load_config
     from synclr_ray.encoder import export_encoder
+    from synclr_ray.serving.app import APP_NAME, build_app
 
     with tempfile.TemporaryDirectory() as export, socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

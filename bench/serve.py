@@ -269,9 +269,9 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from serve.app import build_app
     from synclr_ray.config import load_config
     from synclr_ray.encoder import load_encoder
+    from synclr_ray.serving.app import build_app
 
     threads = args.threads
     torch.set_num_threads(threads)

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import sys
 from typing import Any
 
 import ray
@@ -21,17 +22,20 @@ def init_ray(cfg: RayConfig, **kwargs: Any) -> None:
     A local cluster gets more logical CPUs than cores on purpose: Ray Train reserves its
     workers first, and Ray Data needs slots left for its actor pools.
     """
-    DataContext.get_current().enable_progress_bars = cfg.progress_bars
+    # Progress bars redraw a terminal line; in a file or job log they are noise (see cli.plain_output_when_piped).
+    DataContext.get_current().enable_progress_bars = cfg.progress_bars and sys.stderr.isatty()
     if ray.is_initialized():
         return
     address = cfg.address or os.environ.get("RAY_ADDRESS")
     if address:
-        ray.init(address=address, **kwargs)
+        context = ray.init(address=address, **kwargs)
     else:
         # Workers of a local cluster inherit this process's environment (storage endpoint,
         # credentials, caches): nothing secret needs to travel in a runtime env.
-        ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, **kwargs)
+        context = ray.init(num_cpus=cfg.num_cpus, include_dashboard=cfg.dashboard, **kwargs)
     log.info("ray resources: %s", ray.cluster_resources())
+    if context.dashboard_url:
+        log.info("Ray dashboard (jobs, Ray Data and Train progress, logs): http://%s", context.dashboard_url)
 
 
 def label_selector(label: str | None) -> dict[str, str] | None:

@@ -48,7 +48,7 @@ def _embed_over_http(cfg: Config, export: str, image_uri: str) -> dict[str, Any]
     import httpx
     from ray import serve
 
-    from serve.app import APP_NAME, build_app
+    from synclr_ray.serving.app import APP_NAME, build_app
 
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})

@@ -49,7 +49,7 @@ def file_digest(path: Path) -> str:
 
 
 def _absolute(uri: str) -> str:
-    return uri.rstrip("/") if storage.is_s3(uri) else str(Path(uri).expanduser().absolute())
+    return uri.rstrip("/") if storage.is_remote(uri) else str(Path(uri).expanduser().absolute())
 
 
 def publish(local_dir: Path, export_root: str, step: int) -> str:
@@ -62,7 +62,7 @@ def publish(local_dir: Path, export_root: str, step: int) -> str:
     version = storage.join(export_root, name)
     manifest = {"step": step, "digest": f"sha256:{digest}", "files": files, "created": time.time()}
     if not storage.exists(storage.join(version, MANIFEST_FILE)):
-        if storage.is_s3(export_root):
+        if storage.is_remote(export_root):
             _upload_version(Path(local_dir), version, files, manifest)
         else:
             _assemble_version(Path(local_dir), export_root, name, files, manifest)
@@ -139,7 +139,7 @@ def local_export(uri: str) -> tuple[str, Path, dict[str, Any] | None]:
     manifest = read_manifest(version)
     if manifest is None:
         return version, storage.local_copy(version), None
-    if storage.is_s3(version):
+    if storage.is_remote(version):
         digest = manifest["digest"].removeprefix("sha256:")
         local = storage.local_copy(version, digest=digest, verify=lambda d: check_files(d, manifest, version))
     else:

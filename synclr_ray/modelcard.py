@@ -75,7 +75,7 @@ def _eval_results(probe: dict[str, Any]) -> list[EvalResult]:
 def render(cfg: Config, info: dict[str, Any], state: TrainState, probe: dict[str, Any] | None = None) -> ModelCard:
     """The card of weights described by ``info`` (architecture, image_size, feature_dim, digest) trained to ``state``.
 
-    ``probe`` is a `synclr probe --json` report; it is shown only if it measured these same weights.
+    ``probe`` is a `synclr probe --out` report; it is shown only if it measured these same weights.
     """
     if probe is not None and probe["encoder"]["digest"] != info["digest"]:
         probe = None
@@ -98,7 +98,7 @@ def render(cfg: Config, info: dict[str, Any], state: TrainState, probe: dict[str
         f"kNN top-1 **{100 * probe['models']['encoder']['knn']['top1']:.1f}%** on `{probe['dataset']['name']}` "
         f"({probe['split']} split), frozen CLS features (`synclr probe`)."
         if probe
-        else "Not measured on these weights at export time: `synclr probe --encoder EXPORT --dataset DATA --json ...`."
+        else "Not measured on these weights at export time: `synclr probe --encoder EXPORT --dataset DATA --out ...`."
     )
     content = f"""---
 {data.to_yaml()}

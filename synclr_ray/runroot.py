@@ -17,7 +17,7 @@ class RunRoot:
 
     def __post_init__(self) -> None:
         # Ray workers run in other directories: a relative local root must not follow them there.
-        if not storage.is_s3(self.root):
+        if not storage.is_remote(self.root):
             object.__setattr__(self, "root", str(Path(self.root).expanduser().absolute()))
 
     @property

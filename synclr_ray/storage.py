@@ -1,13 +1,17 @@
-"""Local paths and ``s3://`` URIs behind one small API (pyarrow filesystems).
+"""Local paths and object-store URIs behind one small API (pyarrow filesystems).
 
+Every scheme pyarrow knows works with the same code (``s3://``, ``gs://``, ``abfs://``,
+``hdfs://``, ``file://``), and any other that fsspec knows through pyarrow's fsspec handler.
 S3 settings come from the standard AWS environment/config: credentials through the AWS
 default chain, ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``) for a custom endpoint such as
-MinIO or a local test server, ``AWS_REGION``/``AWS_DEFAULT_REGION`` for the region.
+MinIO or a local test server, ``AWS_REGION``/``AWS_DEFAULT_REGION`` for the region. GCS uses
+Application Default Credentials, or ``STORAGE_EMULATOR_HOST`` (the variable Google's own
+clients read) for a local emulator.
 ``builtin://NAME/...`` URIs name read-only artefacts this package builds once per node
 (`synclr_ray.builtin`): they read as the local files of the built artefact.
 Writes are atomic and durable: local files are written beside the target, fsynced, renamed,
 and their directory fsynced, so a commit log written next can never name a file a crash
-(or power loss) took back; S3 PUTs are atomic by nature.
+(or power loss) took back; object-store PUTs are atomic by nature.
 """
 
 import hashlib
@@ -20,13 +24,27 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 from filelock import FileLock
 
 
-def is_s3(uri: str) -> bool:
-    """True for ``s3://`` URIs."""
-    return uri.startswith("s3://")
+def scheme(uri: str) -> str:
+    """The URI's scheme (``s3``, ``gs``, ...), or ``""`` for a local path (``file://`` included)."""
+    head, sep, _ = uri.partition("://")
+    if not sep or "/" in head or head == "file":
+        return ""
+    return head.lower()
+
+
+def is_remote(uri: str) -> bool:
+    """True for object-store and other remote URIs (anything but a local path or a ``builtin://`` artefact)."""
+    return scheme(uri) not in ("", "builtin")
+
+
+def is_builtin(uri: str) -> bool:
+    """True for ``builtin://`` URIs (artefacts built once per node, read-only)."""
+    return uri.startswith("builtin://")
 
 
 def s3_filesystem() -> pafs.S3FileSystem:
@@ -43,20 +61,48 @@ def s3_filesystem() -> pafs.S3FileSystem:
     return pafs.S3FileSystem(**kwargs)
 
 
-def is_builtin(uri: str) -> bool:
-    """True for ``builtin://`` URIs (artefacts built once per node, read-only)."""
-    return uri.startswith("builtin://")
+def gcs_filesystem() -> pafs.GcsFileSystem:
+    """A GCS filesystem: Application Default Credentials, or anonymous on ``STORAGE_EMULATOR_HOST``."""
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+    if not emulator:
+        return pafs.GcsFileSystem()
+    parsed = urlparse(emulator if "://" in emulator else f"http://{emulator}")
+    return pafs.GcsFileSystem(anonymous=True, endpoint_override=parsed.netloc, scheme=parsed.scheme)
+
+
+# Schemes whose settings come from the environment rather than the URI (endpoints, emulators, regions).
+_CONFIGURED = {"s3": s3_filesystem, "gs": gcs_filesystem, "gcs": gcs_filesystem}
 
 
 def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     """The filesystem holding ``uri`` and the path within it (a ``builtin://`` artefact is built first)."""
-    if is_s3(uri):
-        return s3_filesystem(), uri.removeprefix("s3://").rstrip("/")
-    if is_builtin(uri):
+    kind = scheme(uri)
+    if kind == "builtin":
         from synclr_ray.builtin import local_path  # the builders sit above storage
 
         return pafs.LocalFileSystem(), str(local_path(uri, must_exist=False))  # exists() may ask for absent paths
-    return pafs.LocalFileSystem(), str(Path(uri).expanduser().absolute())
+    if not kind:
+        return pafs.LocalFileSystem(), str(Path(uri.removeprefix("file://")).expanduser().absolute())
+    if kind in _CONFIGURED:
+        return _CONFIGURED[kind](), uri.split("://", 1)[1].rstrip("/")
+    try:
+        fs, path = pafs.FileSystem.from_uri(uri)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        import fsspec  # schemes pyarrow lacks, through the fsspec implementation registered for them
+
+        spec_fs, path = fsspec.core.url_to_fs(uri)
+        fs = pafs.PyFileSystem(pafs.FSSpecHandler(spec_fs))
+    return fs, path.rstrip("/")
+
+
+def ray_paths(uris: list[str]) -> tuple[list[str], pafs.FileSystem | None]:
+    """Paths and the filesystem for Ray Data's readers (``read_parquet(paths, filesystem=fs)``): Ray would otherwise
+    build a filesystem from the URI alone, missing the environment's endpoints and emulators. All ``uris`` share
+    one store (the first one's)."""
+    if not uris:
+        return [], None
+    fs = filesystem(uris[0])[0]
+    return [filesystem(uri)[1] for uri in uris], fs
 
 
 def _writable(uri: str) -> None:
@@ -95,14 +141,9 @@ def list_files(uri: str, suffix: str = "") -> list[str]:
     if fs.get_file_info(path).type == pafs.FileType.NotFound:
         return []
     infos = fs.get_file_info(pafs.FileSelector(path, recursive=True))
-    prefix = "s3://" if is_s3(uri) else ""
-    return sorted(
-        prefix + info.path
-        for info in infos
-        if info.type == pafs.FileType.File
-        and info.path.endswith(suffix)
-        and "/." not in "/" + info.path[len(path) :].lstrip("/")
-    )
+    base = uri.rstrip("/") if is_remote(uri) else path
+    relative = (info.path[len(path) :].lstrip("/") for info in infos if info.type == pafs.FileType.File)
+    return sorted(join(base, rel) for rel in relative if rel.endswith(suffix) and "/." not in "/" + rel)
 
 
 def read_bytes(uri: str) -> bytes:
@@ -126,7 +167,7 @@ def write_bytes(uri: str, data: bytes) -> None:
     """Write a file atomically: readers see the old content or the new, never a partial one."""
     _writable(uri)
     fs, path = filesystem(uri)
-    if is_s3(uri):
+    if is_remote(uri):
         with fs.open_output_stream(path) as stream:
             stream.write(data)
         return
@@ -166,9 +207,9 @@ def make_local_dirs(path: str | Path) -> None:
 def sync_tree(uri: str) -> None:
     """fsync every file and directory under a local tree written by other code (Ray Data, Ray Train)
     before a commit log names it; nothing to do on object stores, whose writes are durable once acknowledged."""
-    if is_s3(uri):
+    if is_remote(uri):
         return
-    root = Path(uri).expanduser().absolute()
+    root = Path(filesystem(uri)[1])
     if not root.exists():
         return
     for directory, _, files in os.walk(root, topdown=False):
@@ -204,10 +245,10 @@ def delete(uri: str) -> None:
 
 
 def upload_dir(local_dir: str | Path, uri: str) -> None:
-    """Copy a local directory tree to ``uri`` (local or S3); a local copy is fsynced before this returns."""
+    """Copy a local directory tree to ``uri`` (local or remote); a local copy is fsynced before this returns."""
     _writable(uri)
     fs, path = filesystem(uri)
-    if is_s3(uri):
+    if is_remote(uri):
         fs.create_dir(path, recursive=True)
     else:
         make_local_dirs(path)
@@ -240,22 +281,21 @@ def tree_fingerprint(uri: str) -> str:
 
 
 def local_copy(uri: str, digest: str | None = None, verify: Callable[[Path], None] | None = None) -> Path:
-    """A local directory holding the tree at ``uri``: itself when local, else a node-cached download
-    (``s3://``) or build (``builtin://``).
+    """A local directory holding the tree at ``uri``: itself when local, else a node-cached download.
 
     The cache entry is keyed by ``digest`` (a content digest the caller knows, such as an export
     version's) or else by `tree_fingerprint`, so a tree changed on storage is downloaded anew
     and an old copy is never mistaken for it. A download lands in a temporary directory, is
     checked by ``verify`` (which raises on a bad copy), and is renamed into place: an entry that
     exists is complete. Concurrent callers on one node (several actors) share one download
-    through a file lock.
+    through a file lock. A ``builtin://`` artefact is built (once per node) instead.
     """
     if is_builtin(uri):
         from synclr_ray.builtin import local_path  # the builders sit above storage
 
         return local_path(uri)
-    if not is_s3(uri):
-        return Path(uri).expanduser().absolute()
+    if not is_remote(uri):
+        return Path(filesystem(uri)[1])
     key = digest or tree_fingerprint(uri)
     target = cache_dir() / "remote" / key
     if target.is_dir():
@@ -285,5 +325,5 @@ def local_copy(uri: str, digest: str | None = None, verify: Callable[[Path], Non
 
 def model_source(model: str) -> str:
     """What ``from_pretrained`` gets for a model setting: a hub id or local path as given, the node-local
-    copy of an ``s3://`` directory, or the node-local build of a ``builtin://`` stand-in."""
-    return str(local_copy(model)) if is_s3(model) or is_builtin(model) else model
+    copy of an object-store directory, or the node-local build of a ``builtin://`` stand-in."""
+    return str(local_copy(model)) if is_remote(model) or is_builtin(model) else model

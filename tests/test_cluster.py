@@ -1,3 +1,11 @@
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
 import ray
 
 from synclr_ray.cluster import init_ray, label_selector
@@ -14,3 +22,20 @@ def test_init_ray_reuses_the_running_cluster(ray_cluster):
 def test_label_selector():
     assert label_selector(None) is None
     assert label_selector("data") == {"ray-subcluster": "data"}
+
+
+@pytest.mark.slow  # starts a second local Ray cluster with its dashboard: ~15-60 s
+def test_a_local_cluster_serves_the_dashboard_and_logs_its_url():
+    # In a child process of its own: this session's cluster runs without a dashboard.
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths are limited to 107 bytes
+    code = (
+        "import logging, re, sys, urllib.request\n"
+        "logging.basicConfig(level='INFO', stream=sys.stdout, format='%(message)s')\n"
+        "from synclr_ray.cluster import init_ray; from synclr_ray.config import load_config\n"
+        f"init_ray(load_config('tiny', ['ray.num_cpus=1']).ray, _temp_dir={temp_dir!r})\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    match = re.search(r"Ray dashboard \(.*\): (http://127\.0\.0\.1:\d+)", out.stdout)
+    shutil.rmtree(temp_dir, ignore_errors=True)
+    assert out.returncode == 0 and match, out.stdout + out.stderr

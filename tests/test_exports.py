@@ -184,7 +184,7 @@ def _deployed_model(root_or_version: str) -> dict:
     """Deploy the Serve app for an encoder setting (a redeploy replaces the replicas) and ask it what it serves."""
     from ray import serve
 
-    from serve.app import APP_NAME, build_app
+    from synclr_ray.serving.app import APP_NAME, build_app
 
     cfg = load_config("tiny", [f"serve.encoder={root_or_version}", "serve.num_cpus=0.5", "serve.precision=fp32"])
     serve.run(build_app(cfg), name=APP_NAME, route_prefix="/")

@@ -5,9 +5,12 @@ import pytest
 from synclr_ray import storage
 
 
-@pytest.fixture(params=["local", "s3"])
-def base(request, tmp_path, s3_bucket):
-    return str(tmp_path / "base") if request.param == "local" else f"{s3_bucket}/base"
+@pytest.fixture(params=["local", "s3", "gs"])
+def base(request, tmp_path):
+    if request.param == "local":
+        return str(tmp_path / "base")
+    bucket = request.getfixturevalue("s3_bucket" if request.param == "s3" else "gcs_bucket")
+    return f"{bucket}/base"
 
 
 def test_round_trip_and_listing(base):
@@ -37,23 +40,25 @@ def test_local_write_is_atomic_and_leaves_no_temp(tmp_path):
     assert os.listdir(target.parent) == ["f.bin"]
 
 
-def test_local_copy_downloads_s3_dir_once_per_content(tmp_path, s3_bucket, monkeypatch):
+@pytest.mark.parametrize("bucket", ["s3_bucket", "gcs_bucket"])
+def test_local_copy_downloads_a_remote_dir_once_per_content(tmp_path, bucket, request, monkeypatch):
+    bucket = request.getfixturevalue(bucket)
     monkeypatch.setenv("SYNCLR_CACHE", str(tmp_path / "cache"))
     src = tmp_path / "model"
     (src / "sub").mkdir(parents=True)
     (src / "sub" / "w.bin").write_bytes(b"weights")
-    storage.upload_dir(src, f"{s3_bucket}/model")
-    local = storage.local_copy(f"{s3_bucket}/model")
+    storage.upload_dir(src, f"{bucket}/model")
+    local = storage.local_copy(f"{bucket}/model")
     assert (local / "sub" / "w.bin").read_bytes() == b"weights"
     mtime = (local / "sub" / "w.bin").stat().st_mtime_ns
-    assert storage.local_copy(f"{s3_bucket}/model") == local  # cached: no second download
+    assert storage.local_copy(f"{bucket}/model") == local  # cached: no second download
     assert (local / "sub" / "w.bin").stat().st_mtime_ns == mtime
-    storage.write_bytes(f"{s3_bucket}/model/sub/w.bin", b"new weights")  # rewritten in place
-    fresh = storage.local_copy(f"{s3_bucket}/model")
+    storage.write_bytes(f"{bucket}/model/sub/w.bin", b"new weights")  # rewritten in place
+    fresh = storage.local_copy(f"{bucket}/model")
     assert fresh != local and (fresh / "sub" / "w.bin").read_bytes() == b"new weights"
     assert (local / "sub" / "w.bin").read_bytes() == b"weights"  # a copy in use is never changed under a reader
     with pytest.raises(FileNotFoundError, match="no directory"):
-        storage.local_copy(f"{s3_bucket}/absent")
+        storage.local_copy(f"{bucket}/absent")
 
 
 def test_local_copy_by_digest_keeps_only_verified_downloads(tmp_path, s3_bucket, monkeypatch):
@@ -105,3 +110,25 @@ def test_listing_skips_hidden_entries_below_the_root_only(tmp_path):
     storage.write_text(str(base / ".staging" / "skipped.txt"), "x")
     storage.write_text(str(base / "sub" / ".hidden.txt"), "x")
     assert storage.list_files(str(base)) == [str(base / "kept.txt")]
+
+
+def test_schemes_pyarrow_lacks_go_through_fsspec():
+    # fsspec's in-memory filesystem: the same calls as for local paths and object stores
+    base = f"memory://synclr-test-{os.getpid()}"
+    storage.write_json(storage.join(base, "a", "x.json"), {"k": 1})
+    assert storage.read_json(f"{base}/a/x.json") == {"k": 1}
+    assert storage.list_files(base, ".json") == [f"{base}/a/x.json"]
+    storage.delete(base)
+    assert not storage.exists(f"{base}/a/x.json")
+
+
+def test_scheme_and_locality():
+    assert [storage.scheme(u) for u in ("s3://b/k", "gs://b/k", "abfs://c@a/k", "/tmp/x", "file:///tmp/x", "a/b")] == [
+        "s3",
+        "gs",
+        "abfs",
+        "",
+        "",
+        "",
+    ]
+    assert storage.filesystem("file:///tmp/x")[1] == "/tmp/x"

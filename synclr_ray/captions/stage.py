@@ -113,7 +113,8 @@ def _dedup(new: Dataset, committed: list[str], rows_hint: int) -> Dataset:
     schema = pa.schema([pa.field("key", pa.int64()), *rows.CAPTION_SCHEMA])
     candidates = new.map_batches(_ok_rows, fn_kwargs={"schema": schema}, batch_format="pyarrow")
     if committed:
-        old = ray.data.read_parquet(committed).select_columns(["caption"]).map_batches(_old_keys)
+        paths, fs = storage.ray_paths(committed)
+        old = ray.data.read_parquet(paths, filesystem=fs).select_columns(["caption"]).map_batches(_old_keys)
         candidates = candidates.union(old)
     partitions = max(1, math.ceil(rows_hint / ROWS_PER_DEDUP_PARTITION))
     return candidates.groupby("key", num_partitions=partitions).map_groups(_first_new)
@@ -206,7 +207,8 @@ def _run_round(
     unique = _dedup(marked, committed, rows_hint=count + have).materialize()
     kept = unique.sort("index").limit(need).materialize() if unique.count() > need else unique
     caption_rows = kept.map_batches(rows.conform, fn_args=(rows.CAPTION_SCHEMA,), batch_format="pyarrow")
-    caption_rows.write_parquet(_round_uri(out, number, staging=True))
+    fs, staging = storage.filesystem(_round_uri(out, number, staging=True))
+    caption_rows.write_parquet(staging, filesystem=fs)
     _publish(out, number)
     storage.sync_tree(_round_uri(out, number))  # Ray Data does not fsync: make the round durable before its commit
     return {

@@ -6,6 +6,7 @@ from synclr_ray.cli import (
     demo,  # noqa: F401
     embed_dataset,  # noqa: F401
     eval,  # noqa: F401
+    figures,  # noqa: F401
     finetune,  # noqa: F401
     images,  # noqa: F401
     models,  # noqa: F401

@@ -1,10 +1,14 @@
 """``synclr demo``: the embedded default end to end on a local Ray cluster, with a final summary."""
 
-from typing import Annotated
-
-import typer
-
-from synclr_ray.cli.app import RootOption, SetOption, TakeOverOption, app, resolve_config
+from synclr_ray.cli.app import (
+    AllowChangeOption,
+    RootConfigOption,
+    RootOption,
+    SetOption,
+    TakeOverOption,
+    app,
+    resolve_root_config,
+)
 from synclr_ray.cli.pipeline import print_pipeline_report
 
 # Sized so the whole demo fits in minutes on 2 CPU cores; `--set` overrides any of it.
@@ -40,12 +44,13 @@ def print_summary(summary: dict, root: str) -> None:
 @app.command("demo")
 def demo(
     root: RootOption = "runs/demo",
-    config: Annotated[str, typer.Option("--config", "-c", help="Preset or YAML file to demo.")] = "tiny",
+    config: RootConfigOption = None,
+    allow_change: AllowChangeOption = None,
     overrides: SetOption = None,
     take_over_stale_lease: TakeOverOption = False,
 ) -> None:
     """Stream tiny LLM -> tiny SD -> tiny ViT on the toy world, export, probe (toy shapes, digits), serve, draw."""
     from synclr_ray.demo import run_demo
 
-    cfg = resolve_config(config, [*DEMO_SETTINGS, *(overrides or [])], join_ray=True)
+    cfg = resolve_root_config(root, config, [*DEMO_SETTINGS, *(overrides or [])], allow_change, join_ray=True)
     print_summary(run_demo(cfg, root, take_over_stale_lease), root)

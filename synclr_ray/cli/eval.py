@@ -6,7 +6,7 @@ import typer
 
 from synclr_ray.cli.app import ConfigOption, SetOption, app, resolve_config
 
-EncoderOption = Annotated[str, typer.Option("--encoder", "-e", help="Encoder export directory, local or s3://.")]
+EncoderOption = Annotated[str, typer.Option("--encoder", "-e", help="Encoder export directory, local or object store.")]
 
 
 @app.command("probe")
@@ -20,9 +20,11 @@ def probe(
             help="`digits` (built in) or an ImageFolder with train/ and val/ or test/, local or s3://.",
         ),
     ],
-    json_out: Annotated[
+    out: Annotated[
         str | None,
-        typer.Option("--json", help="Also write the results (config, dataset, encoder, numbers) to this JSON file."),
+        typer.Option(
+            "--out", "-o", help="Also write the results (config, dataset, encoder, numbers) to this JSON file."
+        ),
     ] = None,
     config: ConfigOption = "tiny",
     overrides: SetOption = None,
@@ -30,19 +32,15 @@ def probe(
     """Linear probe and kNN accuracy of an encoder's frozen CLS features, next to a random-init baseline."""
     from synclr_ray.eval.probe import format_report, run_probe
 
-    report = run_probe(encoder, dataset, resolve_config(config, overrides, join_ray=True), json_out)
+    report = run_probe(encoder, dataset, resolve_config(config, overrides, join_ray=True), out)
     print(format_report(report))
 
 
 @app.command("pca")
 def pca(
     encoder: EncoderOption,
-    images: Annotated[
-        list[str],
-        typer.Option("--images", "-i", help="Image file, local or s3://; following bare paths are added too."),
-    ],
-    out: Annotated[str, typer.Option("--out", "-o", help="PNG file to write, local or s3://.")],
-    more_images: Annotated[list[str] | None, typer.Argument(help="More image files (e.g. from a shell glob).")] = None,
+    out: Annotated[str, typer.Option("--out", "-o", help="PNG file to write, local or object store.")],
+    files: Annotated[list[str], typer.Argument(help="Image files, local or object store (e.g. a shell glob).")],
     config: ConfigOption = "tiny",
     overrides: SetOption = None,
 ) -> None:
@@ -50,4 +48,4 @@ def pca(
     from synclr_ray.eval.pca import write_pca_figure
 
     cfg = resolve_config(config, overrides)
-    print(write_pca_figure(encoder, [*images, *(more_images or [])], out, cfg.eval))
+    print(write_pca_figure(encoder, files, out, cfg.eval))

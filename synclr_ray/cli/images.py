@@ -4,7 +4,15 @@ from typing import Annotated
 
 import typer
 
-from synclr_ray.cli.app import ConfigOption, RootOption, SetOption, TakeOverOption, app, resolve_config
+from synclr_ray.cli.app import (
+    AllowChangeOption,
+    RootConfigOption,
+    RootOption,
+    SetOption,
+    TakeOverOption,
+    app,
+    resolve_root_config,
+)
 
 
 @app.command("images")
@@ -14,7 +22,8 @@ def images(
         str | None,
         typer.Option("--captions", help="Folder of committed caption rows, local or s3:// (default ROOT/captions)."),
     ] = None,
-    config: ConfigOption = "tiny",
+    config: RootConfigOption = None,
+    allow_change: AllowChangeOption = None,
     overrides: SetOption = None,
     take_over_stale_lease: TakeOverOption = False,
 ) -> None:
@@ -22,7 +31,10 @@ def images(
     from synclr_ray.images.stage import run_images
 
     manifest = run_images(
-        resolve_config(config, overrides, join_ray=True), root, captions, take_over_stale_lease=take_over_stale_lease
+        resolve_root_config(root, config, overrides, allow_change, join_ray=True),
+        root,
+        captions,
+        take_over_stale_lease=take_over_stale_lease,
     )
     print(
         f"{manifest['rows']} captions, {manifest['images']} images in {manifest['units_done']}/{manifest['units']} shards"
@@ -33,7 +45,9 @@ def images(
 @app.command("show")
 def show(
     root: RootOption,
-    rows: Annotated[int, typer.Option("--rows", "-n", min=1, help="Captions to show, one per grid row.")] = 8,
+    num_captions: Annotated[
+        int, typer.Option("--num-captions", "-n", min=1, help="Captions to show, one per grid row.")
+    ] = 8,
     images: Annotated[
         str | None,
         typer.Option("--images", help="Committed image rows to show (default ROOT/images; e.g. ROOT/stream)."),
@@ -42,4 +56,4 @@ def show(
     """Write ROOT/figures/samples.png: captions with their images, the caption under each row."""
     from synclr_ray.images.grid import write_samples_grid
 
-    print(write_samples_grid(root, rows, images_uri=images))
+    print(write_samples_grid(root, num_captions, images_uri=images))

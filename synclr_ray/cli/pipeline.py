@@ -1,13 +1,14 @@
 """``synclr pipeline``: generation streaming straight into training, then the encoder export."""
 
 from synclr_ray.cli.app import (
-    ConfigOption,
+    AllowChangeOption,
+    RootConfigOption,
     RootOption,
     SetOption,
     StepsOption,
     TakeOverOption,
     app,
-    resolve_config,
+    resolve_root_config,
 )
 
 
@@ -32,7 +33,8 @@ def print_pipeline_report(report: dict) -> None:
 def pipeline(
     root: RootOption,
     steps: StepsOption = None,
-    config: ConfigOption = "tiny",
+    config: RootConfigOption = None,
+    allow_change: AllowChangeOption = None,
     overrides: SetOption = None,
     take_over_stale_lease: TakeOverOption = False,
 ) -> None:
@@ -40,5 +42,5 @@ def pipeline(
     (generation resumes at the checkpoint's stream position)."""
     from synclr_ray.pipeline import run_pipeline
 
-    cfg = resolve_config(config, overrides, join_ray=True)
+    cfg = resolve_root_config(root, config, overrides, allow_change, join_ray=True)
     print_pipeline_report(run_pipeline(cfg, root, steps, take_over_stale_lease=take_over_stale_lease))

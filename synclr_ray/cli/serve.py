@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from synclr_ray.cli.app import ConfigOption, SetOption, app, resolve_config
+from synclr_ray.cli.eval import EncoderOption
 
 if TYPE_CHECKING:
     import httpx
@@ -29,7 +30,7 @@ class Pool(str, Enum):
 
 @app.command("serve")
 def serve_encoder(
-    encoder: Annotated[str, typer.Option(help="Export directory to serve (local or s3://), e.g. ROOT/export.")],
+    encoder: EncoderOption,
     port: Annotated[int | None, typer.Option(help="HTTP port (default: serve.port of the config).")] = None,
     config: ConfigOption = "tiny",
     overrides: SetOption = None,
@@ -40,8 +41,8 @@ def serve_encoder(
     """
     from ray import serve
 
-    from serve.app import APP_NAME, build_app
     from synclr_ray.cli.app import join_ray_for
+    from synclr_ray.serving.app import APP_NAME, build_app
 
     extra = [f"serve.encoder={encoder}", *([f"serve.port={port}"] if port is not None else [])]
     cfg = resolve_config(config, overrides, *extra)
@@ -61,7 +62,8 @@ def embed_files(
         typer.Argument(help="JPEG/PNG/WebP files, or http(s) URLs the endpoint may fetch (serve.url_allow_list)."),
     ],
     out: Annotated[
-        Path | None, typer.Option(help="Save the embeddings as an (N, D) float32 .npy instead of printing.")
+        Path | None,
+        typer.Option("--out", "-o", help="Save the embeddings as an (N, D) float32 .npy instead of printing."),
     ] = None,
     model: Annotated[str | None, typer.Option(help="Model id (default: the one GET /v1/models lists).")] = None,
     pool: Annotated[Pool, typer.Option(help="CLS token or mean of patch tokens.")] = Pool.cls,

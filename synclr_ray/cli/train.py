@@ -5,13 +5,14 @@ from typing import Annotated
 import typer
 
 from synclr_ray.cli.app import (
-    ConfigOption,
+    AllowChangeOption,
+    RootConfigOption,
     RootOption,
     SetOption,
     StepsOption,
     TakeOverOption,
     app,
-    resolve_config,
+    resolve_root_config,
 )
 
 
@@ -23,14 +24,15 @@ def pretrain(
         typer.Option("--images", help="Folder of committed image rows, local or s3:// (default ROOT/images)."),
     ] = None,
     steps: StepsOption = None,
-    config: ConfigOption = "tiny",
+    config: RootConfigOption = None,
+    allow_change: AllowChangeOption = None,
     overrides: SetOption = None,
     take_over_stale_lease: TakeOverOption = False,
 ) -> None:
     """Pretrain into ROOT/train (resumes from its latest checkpoint) and export the teacher encoder to ROOT/export."""
     from synclr_ray.train.stage import run_pretrain
 
-    cfg = resolve_config(config, overrides, join_ray=True)
+    cfg = resolve_root_config(root, config, overrides, allow_change, join_ray=True)
     out = run_pretrain(cfg, root, images, steps, take_over_stale_lease=take_over_stale_lease)
     print(f"trained to step {out['step']} (checkpoints in {out['train']}); encoder exported to {out['export']}")
     print(

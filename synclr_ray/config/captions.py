@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from synclr_ray.config.base import Section
+from synclr_ray.config.changes import SAFE_TO_CHANGE
 from synclr_ray.config.ray import PoolConfig
 
 Template = Literal["c", "c_bg", "c_rel"]
@@ -59,7 +60,7 @@ class CaptionsConfig(Section):
         "meta-llama/Llama-2-7b-hf",
         description="Hub id, local directory, s3:// directory, or builtin://tiny-llama (the embedded tiny Llama).",
     )
-    num_captions: int = Field(10_000_000, ge=1)
+    num_captions: int = Field(10_000_000, ge=1, json_schema_extra=SAFE_TO_CHANGE)
     temperature: float = Field(0.8, ge=0)
     top_p: float = Field(0.9, gt=0, le=1)
     max_new_tokens: int = Field(100, ge=1)

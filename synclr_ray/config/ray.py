@@ -20,6 +20,9 @@ class RayConfig(Section):
         None, ge=1, description="Logical CPUs of a local cluster (above the core count on small machines)."
     )
     progress_bars: bool = True
+    dashboard: bool = Field(
+        True, description="Start the Ray dashboard (on 127.0.0.1) with a local cluster; its URL is logged."
+    )
     generation_label: str | None = Field(
         None, description="Value of the `ray-subcluster` node label that generation stages run on."
     )

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError
 
 from synclr_ray.config.base import Section
 from synclr_ray.config.captions import CaptionsConfig
+from synclr_ray.config.changes import SAFE_TO_CHANGE
 from synclr_ray.config.embed import EmbedConfig
 from synclr_ray.config.eval import EvalConfig
 from synclr_ray.config.finetune import FinetuneConfig
@@ -20,6 +21,7 @@ from synclr_ray.config.ray import RayConfig
 from synclr_ray.config.segment import SegmentConfig
 from synclr_ray.config.serve import ServeConfig
 from synclr_ray.config.shapes import shape_errors
+from synclr_ray.config.tracking import TrackingConfig
 from synclr_ray.config.train import TrainConfig
 from synclr_ray.config.transfer import TransferConfig
 
@@ -29,22 +31,27 @@ class ConfigError(ValueError):
 
 
 class Config(Section):
-    """One experiment: every stage's settings, saved next to every output."""
+    """One experiment: every stage's settings, saved next to every output.
+
+    Sections and fields marked `SAFE_TO_CHANGE` may differ from a run root's remembered config
+    after its stages have committed outputs (`synclr_ray.root_config`); any other may not.
+    """
 
     name: str = "synclr"
     seed: int = Field(0, ge=0)
-    ray: RayConfig = RayConfig()
+    ray: RayConfig = Field(RayConfig(), json_schema_extra=SAFE_TO_CHANGE)
     captions: CaptionsConfig = CaptionsConfig()
     images: ImagesConfig = ImagesConfig()
     train: TrainConfig = TrainConfig()
-    eval: EvalConfig = EvalConfig()
-    transfer: TransferConfig = TransferConfig()
-    finetune: FinetuneConfig = FinetuneConfig()
-    segment: SegmentConfig = SegmentConfig()
-    serve: ServeConfig = ServeConfig()
-    embed: EmbedConfig = EmbedConfig()
+    eval: EvalConfig = Field(EvalConfig(), json_schema_extra=SAFE_TO_CHANGE)
+    transfer: TransferConfig = Field(TransferConfig(), json_schema_extra=SAFE_TO_CHANGE)
+    finetune: FinetuneConfig = Field(FinetuneConfig(), json_schema_extra=SAFE_TO_CHANGE)
+    segment: SegmentConfig = Field(SegmentConfig(), json_schema_extra=SAFE_TO_CHANGE)
+    serve: ServeConfig = Field(ServeConfig(), json_schema_extra=SAFE_TO_CHANGE)
+    embed: EmbedConfig = Field(EmbedConfig(), json_schema_extra=SAFE_TO_CHANGE)
     pipeline: PipelineConfig = PipelineConfig()
-    lease: LeaseConfig = LeaseConfig()
+    lease: LeaseConfig = Field(LeaseConfig(), json_schema_extra=SAFE_TO_CHANGE)
+    tracking: TrackingConfig = Field(TrackingConfig(), json_schema_extra=SAFE_TO_CHANGE)
 
     def to_yaml(self) -> str:
         """The resolved config as YAML (loadable again with `load_config`)."""
@@ -60,7 +67,7 @@ def preset_names() -> list[str]:
 def _read_source(source: str) -> dict[str, Any]:
     if source in preset_names():
         text = (resources.files("synclr_ray.config") / "presets" / f"{source}.yaml").read_text()
-    elif source.startswith("s3://") or Path(source).is_file():
+    elif "://" in source or Path(source).is_file():
         from synclr_ray import storage
 
         text = storage.read_text(source)
@@ -106,9 +113,10 @@ def build_config(data: dict[str, Any]) -> Config:
     return cfg
 
 
-def load_config(source: str, overrides: Sequence[str] = ()) -> Config:
-    """Load a preset name or YAML file (local or s3://) and apply ``section.field=value`` overrides."""
-    data = _read_source(source)
+def load_config(source: str | Config, overrides: Sequence[str] = ()) -> Config:
+    """Load a preset name or YAML file (local or object store), or start from a `Config`, and apply
+    ``section.field=value`` overrides."""
+    data = source.model_dump(mode="json") if isinstance(source, Config) else _read_source(source)
     for override in overrides:
         _apply_override(data, override)
     return build_config(data)

@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from synclr_ray.config.base import Section
+from synclr_ray.config.changes import SAFE_TO_CHANGE
 
 
 class BackboneConfig(Section):
@@ -89,7 +90,7 @@ class TrainConfig(Section):
     heads: HeadsConfig = HeadsConfig()
     loss: LossConfig = LossConfig()
     optim: OptimConfig = OptimConfig()
-    steps: int = Field(85_000, ge=1)
+    steps: int = Field(85_000, ge=1, json_schema_extra=SAFE_TO_CHANGE)
     batch_captions: int = Field(2048, ge=1, description="Captions per global batch, each with all its images.")
     num_workers: int = Field(1, ge=1, description="Ray Train workers (DDP ranks).")
     use_gpu: bool = True
@@ -100,10 +101,10 @@ class TrainConfig(Section):
         2048, ge=1, description="Stored rows shuffled together each epoch (whole row groups, read by one Ray task)."
     )
     precision: Literal["bf16", "fp32"] = "bf16"
-    checkpoint_every: int = Field(1000, ge=1)
-    keep_checkpoints: int = Field(2, ge=1)
-    max_failures: int = Field(3, ge=0)
-    log_every: int = Field(50, ge=1)
+    checkpoint_every: int = Field(1000, ge=1, json_schema_extra=SAFE_TO_CHANGE)
+    keep_checkpoints: int = Field(2, ge=1, json_schema_extra=SAFE_TO_CHANGE)
+    max_failures: int = Field(3, ge=0, json_schema_extra=SAFE_TO_CHANGE)
+    log_every: int = Field(50, ge=1, json_schema_extra=SAFE_TO_CHANGE)
     max_consecutive_nonfinite: int = Field(
         10, ge=1, description="Non-finite losses in a row (each step skipped) before training stops."
     )

@@ -174,7 +174,7 @@ def run_embed_dataset(cfg: Config, encoder: str, input_uri: str, out: str) -> di
     """
     ecfg = cfg.embed
     info = load_encoder(encoder).info  # fails fast on a bad export; actors load this same version
-    out = storage.join(out) if storage.is_s3(out) else storage.filesystem(out)[1]
+    out = storage.join(out) if storage.is_remote(out) else storage.filesystem(out)[1]
     units = plan_units(input_uri, ecfg.shard_images)
     settings = {
         "encoder": info["id"],

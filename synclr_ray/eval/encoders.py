@@ -8,8 +8,8 @@ from synclr_ray.encoder import Encoder, load_encoder
 
 
 def is_export(spec: str) -> bool:
-    """True when ``spec`` names an export directory (an s3:// URI or an existing path) rather than a timm model id."""
-    return storage.is_s3(spec) or storage.exists(spec)
+    """True when ``spec`` names an export directory (an object-store URI or an existing path) rather than a timm model id."""
+    return storage.is_remote(spec) or storage.exists(spec)
 
 
 def load_any_encoder(spec: str, device: str = "cpu") -> Encoder:

@@ -25,7 +25,12 @@ def load_pipeline(cfg: ImagesConfig, device: str) -> Any:
     Attention runs through PyTorch SDPA (diffusers' default processor on torch 2).
     """
     from diffusers import StableDiffusionPipeline
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
 
+    # Loaded in a Ray actor, whose output is a log forwarded to the driver: progress bars there are noise.
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     compute = resolve("fp16", device=device, cpu_precision="fp32")
     extra = {} if cfg.safety_checker else {"safety_checker": None, "requires_safety_checker": False}
     try:

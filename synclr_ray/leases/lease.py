@@ -104,7 +104,7 @@ def _command() -> str:
 
 def lease_uri(root: str, stage: str) -> str:
     """Where the lease on ``stage``'s output under run root ``root`` lives."""
-    if not storage.is_s3(root) and "://" not in root:
+    if not storage.is_remote(root):
         root = os.path.abspath(os.path.expanduser(root))
     return storage.join(root, LEASES_DIR, f"{stage}.json")
 

@@ -9,8 +9,8 @@ version the caller last saw. Each backend gets them from its own primitive:
   exposing a half-written file); compare-and-swap runs under a lock file next to the object.
 - S3: ``PutObject`` with ``If-None-Match: *`` creates, ``If-Match: <ETag>`` swaps,
   ``DeleteObject`` with ``If-Match`` releases (HTTP 412 when the condition fails).
-- GCS (to come with gs:// storage): ``ifGenerationMatch=0`` creates, ``ifGenerationMatch=<generation>``
-  swaps and deletes; add a `ConditionalStore` for it and a branch in `conditional_store`.
+- GCS: ``ifGenerationMatch=0`` creates, ``ifGenerationMatch=<generation>`` swaps and deletes
+  (HTTP 412 when the condition fails), through google-cloud-storage.
 
 A version token is opaque to callers: the content itself locally, the ETag on S3, the
 generation on GCS.
@@ -24,6 +24,7 @@ from typing import Protocol
 import boto3
 from botocore.exceptions import ClientError
 from filelock import FileLock
+from google.api_core.exceptions import NotFound, PreconditionFailed
 
 from synclr_ray import storage
 
@@ -138,10 +139,62 @@ class S3Store:
         return self._conditional(self.client.delete_object, IfMatch=version) is not None
 
 
+class GCSStore:
+    """A GCS object, written with generation preconditions (google-cloud-storage: Application Default
+    Credentials, or anonymous on ``STORAGE_EMULATOR_HOST`` like `storage.gcs_filesystem`)."""
+
+    def __init__(self, uri: str) -> None:
+        from google.cloud import storage as gcs  # imported here: only gs:// roots need the client
+
+        self.uri = uri
+        bucket, _, self.key = uri.split("://", 1)[1].partition("/")
+        self.bucket = gcs.Client().bucket(bucket)
+
+    def _blob(self):
+        return self.bucket.blob(self.key)
+
+    def create(self, data: bytes) -> str | None:
+        blob = self._blob()
+        try:
+            blob.upload_from_string(data, if_generation_match=0)
+        except PreconditionFailed:
+            return None
+        return str(blob.generation)
+
+    def read(self) -> tuple[bytes, str] | None:
+        blob = self._blob()
+        try:
+            data = blob.download_as_bytes()  # sets blob.generation from the same response: content and token agree
+        except NotFound:
+            return None
+        return data, str(blob.generation)
+
+    def replace(self, data: bytes, version: str) -> str | None:
+        if not version.isdigit():  # no generation: never the object's version
+            return None
+        blob = self._blob()
+        try:
+            blob.upload_from_string(data, if_generation_match=int(version))
+        except (PreconditionFailed, NotFound):
+            return None
+        return str(blob.generation)
+
+    def delete(self, version: str) -> bool:
+        if not version.isdigit():
+            return False
+        try:
+            self._blob().delete(if_generation_match=int(version))
+        except (PreconditionFailed, NotFound):
+            return False
+        return True
+
+
+_STORES = {"": LocalStore, "s3": S3Store, "gs": GCSStore}
+
+
 def conditional_store(uri: str) -> ConditionalStore:
-    """The conditional-write backend for ``uri`` (a local path or an ``s3://`` URI)."""
-    if storage.is_s3(uri):
-        return S3Store(uri)
-    if "://" in uri:
-        raise ValueError(f"{uri}: leases support local paths and s3:// URIs")
-    return LocalStore(uri)
+    """The conditional-write backend for ``uri``: a local path, an ``s3://`` or a ``gs://`` URI."""
+    kind = storage.scheme(uri)
+    if kind not in _STORES:
+        raise ValueError(f"{uri}: leases need conditional writes, supported on local paths, s3:// and gs:// URIs")
+    return _STORES[kind](uri)

@@ -36,7 +36,7 @@ def ade_layout(uri: str) -> SegmentationImages:
     fs, root = storage.filesystem(uri)
     if fs.get_file_info(root).type != pafs.FileType.Directory:
         raise ValueError(f"dataset {uri}: no such directory (expected the ADE20k layout: {LAYOUT})")
-    prefix = "s3://" if storage.is_s3(uri) else ""
+    prefix = f"{storage.scheme(uri)}://" if storage.is_remote(uri) else ""
     items, sizes = [], {}
     for folder, split in SPLITS.items():
         images = _files(fs, root, f"images/{folder}", uri, IMAGE_EXTENSIONS, "image")

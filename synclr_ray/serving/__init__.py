@@ -1,1 +1,1 @@
-"""Helpers of the embedding endpoint: request parsing and limits, image decoding, auth."""
+"""The embedding endpoint: the Ray Serve application (`app`), request parsing and limits, image decoding, auth."""

@@ -26,6 +26,7 @@ from synclr_ray.train.masking import MaskGenerator
 from synclr_ray.train.objective import LOSS_TERMS, SynCLR
 from synclr_ray.train.position import StreamPosition
 from synclr_ray.train.schedules import Schedules, StepValues
+from synclr_ray.train.tracking import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     if state.step >= stop_step:
         return
+    tracker = Tracker(cfg, run_dir, state.step, rank)
     health = guards.Guards(tcfg, run_dir, stop_step, last_checkpoint=state.step or None)
     window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
     ready = time.perf_counter()
@@ -170,6 +172,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                       "skipped_steps": state.skipped_steps, "bad_records": state.bad_records}  # fmt: skip
             if metrics is not None:
                 metrics.write(record)
+            tracker.log(record)  # every rank: ray.train.report is a barrier
             window_start, window_wait, window_images = time.perf_counter(), 0.0, 0
         if state.step % tcfg.checkpoint_every == 0 or state.step == stop_step:
             if position is not None:
@@ -177,6 +180,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             checkpoint.report({"step": state.step}, module, optimizer, state, rank, run_dir)
             health.last_checkpoint = state.step
         if state.step == stop_step:
+            tracker.close()
             break
         ready = time.perf_counter()
     else:

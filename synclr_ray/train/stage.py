@@ -27,13 +27,15 @@ from synclr_ray.runroot import RunRoot, save_config
 from synclr_ray.train import guards
 from synclr_ray.train.backbone import backbone_model_args
 from synclr_ray.train.checkpoint import TrainState, load_checkpoint
-from synclr_ray.train.loop import train_loop_per_worker
+from synclr_ray.train.figures import write_training_figure
+from synclr_ray.train.loop import METRICS_FILE, train_loop_per_worker
 from synclr_ray.train.objective import SynCLR
 from synclr_ray.train.order import shuffled_rows
+from synclr_ray.train.tracking import mlflow_tracking_uri
 
 log = logging.getLogger(__name__)
 
-PROBE_FILE = "probe.json"  # ROOT/eval/probe.json: where `synclr demo` and the README put `synclr probe --json`
+PROBE_FILE = "probe.json"  # ROOT/eval/probe.json: where `synclr demo` and the README put `synclr probe --out`
 
 
 def stop_step(cfg: Config, steps: int | None) -> int:
@@ -69,6 +71,8 @@ def fit(
     """
     tcfg = cfg.train
     last_step = stop_step(cfg, steps)
+    if cfg.tracking.mlflow.enabled:
+        mlflow_tracking_uri(cfg, storage_uri)  # an object-store run without a tracking URI fails before training
     save_config(cfg, storage_uri)
     filesystem, path = storage.filesystem(storage_uri)
     parent, name = path.rstrip("/").rsplit("/", 1)
@@ -113,7 +117,7 @@ def export_checkpoint(
     """Publish the teacher backbone of a training checkpoint as a new version of ``export_root`` (timm
     weights, config, the resolved config and a model card); returns the checkpoint's state and the version's URI.
 
-    ``probe_json`` (a `synclr probe --json` report) enters the card if it measured these same weights.
+    ``probe_json`` (a `synclr probe --out` report) enters the card if it measured these same weights.
     Non-finite weights are refused: nothing is published from them.
     """
     model = SynCLR(cfg.train)
@@ -160,5 +164,7 @@ def run_pretrain(cfg: Config, root: str, images_uri: str | None = None, steps: i
         raise RuntimeError(f"training under {run.train} produced no checkpoint")
     state, version = export_checkpoint(cfg, result.checkpoint, run.export, storage.join(run.eval, PROBE_FILE))
     log.info("exported the teacher encoder at step %d to %s", state.step, version)
+    figure = write_training_figure(storage.join(run.train, METRICS_FILE), storage.join(run.figures, "training.png"))
+    log.info("training curves: %s", figure)
     return {"step": state.step, "train": run.train, "checkpoint": result.checkpoint.path, "export": version,
             "skipped_steps": state.skipped_steps, "bad_records": state.bad_records}  # fmt: skip

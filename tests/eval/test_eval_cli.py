@@ -13,15 +13,13 @@ def run_cli(monkeypatch, *args: str) -> int:
     return exit_info.value.code
 
 
-def test_pca_accepts_several_images_after_one_flag(monkeypatch, tiny_export, tmp_path, capsys):
+def test_pca_takes_image_files_as_arguments(monkeypatch, tiny_export, tmp_path, capsys):
     images = []
     for i in range(3):
         images.append(str(tmp_path / f"{i}.png"))
         Image.new("RGB", (32, 32), (80 * i, 40, 120)).save(images[-1])
     out = tmp_path / "fig.png"
-    code = run_cli(
-        monkeypatch, "pca", "--encoder", tiny_export, "--out", str(out), "-s", "eval.pca_tile=32", "--images", *images
-    )
+    code = run_cli(monkeypatch, "pca", "--encoder", tiny_export, "--out", str(out), "-s", "eval.pca_tile=32", *images)
     assert code == 0 and Image.open(out).size == (3 * 32, 24 + 3 * 32)
 
 

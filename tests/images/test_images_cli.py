@@ -15,7 +15,7 @@ runner = CliRunner()
 
 def test_show_writes_the_samples_figure(tmp_path: Path, image_rows: Callable[..., pa.Table]) -> None:
     rows.write_rows(str(tmp_path / "images"), "part-00000", image_rows(2, [(200, 0, 0)] * 4), rows.IMAGE_SCHEMA)
-    result = runner.invoke(app, ["show", "--root", str(tmp_path), "--rows", "2"])
+    result = runner.invoke(app, ["show", "--root", str(tmp_path), "--num-captions", "2"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == str(tmp_path / "figures" / "samples.png")
     with Image.open(tmp_path / "figures" / "samples.png") as image:

@@ -91,7 +91,7 @@ def server(
     from ray import serve
     from ray.serve.api import RunTarget
 
-    from serve.app import AppArgs, app
+    from synclr_ray.serving.app import AppArgs, app
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

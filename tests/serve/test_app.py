@@ -210,7 +210,7 @@ def test_a_model_with_nan_weights_never_becomes_ready(server, tmp_path):
     """The replica's health check runs before it takes traffic: a broken export fails the deploy, naming why."""
     from ray import serve
 
-    from serve.app import AppArgs, app
+    from synclr_ray.serving.app import AppArgs, app
 
     torch.manual_seed(0)
     args = {"img_size": 32, "patch_size": 8, "depth": 1, "embed_dim": 32, "num_heads": 2}

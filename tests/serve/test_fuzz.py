@@ -180,7 +180,7 @@ def fuzz_url(server, export_dir, tmp_path_factory) -> Iterator[str]:
     """The endpoint with auth and the capacity above, next to the package's apps."""
     from ray import serve
 
-    from serve.app import AppArgs, app
+    from synclr_ray.serving.app import AppArgs, app
 
     token_file = tmp_path_factory.mktemp("fuzz-secret") / "token"
     token_file.write_text(TOKEN)

@@ -51,7 +51,7 @@ def _synclr_params(cfg) -> int:
 def _embed_over_http(cfg, export: str, image: bytes) -> dict:
     from ray import serve
 
-    from serve.app import APP_NAME, build_app
+    from synclr_ray.serving.app import APP_NAME, build_app
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -4,6 +4,7 @@ import numpy as np
 import torch
 from ray.data import ActorPoolStrategy, Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from synclr_ray import storage
 from synclr_ray.cluster import label_selector
@@ -19,6 +20,7 @@ class TransformersGenerator:
 
     def __init__(self, cfg: CaptionsConfig):
         path = storage.model_source(cfg.model)
+        hf_logging.disable_progress_bar()  # a Ray actor's output is a log forwarded to the driver: no bars
         compute = resolve("bf16", gpus=cfg.num_gpus, cpu_precision="fp32")
         self.device = compute.device
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")

@@ -41,11 +41,11 @@ def engine_bundle(c: CaptionsConfig) -> dict[str, float]:
 
 
 def model_source(model: str) -> str:
-    """What the engine loads: ``s3://`` as given (Ray downloads it on each engine node), else `storage.model_source`.
+    """What the engine loads: ``s3://``/``gs://`` as given (Ray downloads it on each engine node), else `storage.model_source`.
 
     A local path that does not exist fails here, naming the field, instead of inside every engine actor.
     """
-    if model.startswith("s3://"):
+    if model.startswith(("s3://", "gs://")):
         return model
     if model.startswith(("/", "./", "../", "~")) and not os.path.isdir(os.path.expanduser(model)):
         raise FileNotFoundError(f"captions.model: no model directory at {model}")

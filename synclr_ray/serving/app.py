@@ -215,6 +215,6 @@ class AppArgs(BaseModel):
 
 
 def app(args: AppArgs) -> Application:
-    """Application builder for ``import_path: serve.app:app``: a preset or YAML, overrides, the encoder."""
+    """Application builder for ``import_path: synclr_ray.serving.app:app``: a preset or YAML, overrides, the encoder."""
     extra = [f"serve.encoder={args.encoder}"] if args.encoder else []
     return build_app(load_config(args.config, [*args.overrides, *extra]))

@@ -1,0 +1,137 @@
+"""Training metrics every log step: to Ray Train (``ray.train.report``), TensorBoard and optionally MLflow.
+
+Every rank reports the same record at the same steps (``ray.train.report`` is a barrier);
+rank 0 alone writes TensorBoard events under ``RUN_DIR/tensorboard/`` and logs to MLflow. The
+MLflow run id is kept in ``RUN_DIR/mlflow.json``, so a resumed run continues the same MLflow run.
+"""
+
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import ray.train
+
+from synclr_ray import storage
+from synclr_ray.config import Config, ConfigError
+
+log = logging.getLogger(__name__)
+
+TENSORBOARD_DIR = "tensorboard"
+MLFLOW_FILE = "mlflow.json"
+
+
+def mlflow_tracking_uri(cfg: Config, run_dir: str) -> str:
+    """``tracking.mlflow.tracking_uri``, else ``mlruns/`` beside the run root of a local run directory
+    (``ROOT/train``); raises `ConfigError` for an object-store run without one."""
+    uri = cfg.tracking.mlflow.tracking_uri
+    if uri:
+        return uri
+    if storage.is_remote(run_dir):
+        raise ConfigError(
+            f"tracking.mlflow.tracking_uri: required when the run is on an object store ({run_dir}): "
+            "set it to your MLflow server (e.g. http://mlflow:5000) or a database URI"
+        )
+    return (Path(storage.filesystem(run_dir)[1]).parent.parent / "mlruns").as_uri()
+
+
+class TensorBoardLog:
+    """Scalars to TensorBoard event files under ``uri``; for an object store, written locally and copied there."""
+
+    def __init__(self, uri: str, resumed_step: int) -> None:
+        from tensorboardX import SummaryWriter
+
+        self.uri = uri
+        self.local = tempfile.mkdtemp(prefix="synclr-tb-") if storage.is_remote(uri) else storage.filesystem(uri)[1]
+        # purge_step: a resumed run hides the events that the interrupted run wrote after its checkpoint.
+        self.writer = SummaryWriter(self.local, purge_step=resumed_step + 1 if resumed_step else None)
+
+    def log(self, record: dict[str, float]) -> None:
+        step = int(record["step"])
+        for name, value in record.items():
+            if name != "step":
+                self.writer.add_scalar(f"train/{name}", value, step)
+        self.writer.flush()
+        if storage.is_remote(self.uri):
+            for path in Path(self.local).iterdir():
+                storage.write_bytes(storage.join(self.uri, path.name), path.read_bytes())
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class MlflowLog:
+    """Params once, then metrics per log step, to one MLflow run (resumed with the training run)."""
+
+    def __init__(self, cfg: Config, run_dir: str) -> None:
+        from mlflow.tracking import MlflowClient
+
+        uri = mlflow_tracking_uri(cfg, run_dir)
+        if uri.startswith("file:") or "://" not in uri:
+            # MLflow 3 refuses its folder store unless asked; a folder beside the run root is the local default.
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        self.client = MlflowClient(uri)
+        self.state_uri = storage.join(run_dir, MLFLOW_FILE)
+        saved = storage.read_json(self.state_uri) if storage.exists(self.state_uri) else {}
+        if saved.get("tracking_uri") == uri:
+            self.run_id = saved["run_id"]
+            self.client.update_run(self.run_id, status="RUNNING")
+            return
+        name = cfg.tracking.mlflow.experiment
+        experiment = self.client.get_experiment_by_name(name)
+        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
+        run = self.client.create_run(experiment_id, run_name=run_dir.rstrip("/").rsplit("/", 2)[-2])
+        self.run_id = run.info.run_id
+        params = _flatten(cfg.model_dump(mode="json"))
+        from mlflow.entities import Param
+
+        for start in range(0, len(params), 100):  # MLflow's batch limit
+            chunk = list(params.items())[start : start + 100]
+            self.client.log_batch(self.run_id, params=[Param(k, str(v)[:6000]) for k, v in chunk])
+        storage.write_json(self.state_uri, {"tracking_uri": uri, "run_id": self.run_id})
+        log.info("MLflow run %s in experiment %r at %s", self.run_id, name, uri)
+
+    def log(self, record: dict[str, float]) -> None:
+        from mlflow.entities import Metric
+
+        now, step = int(time.time() * 1000), int(record["step"])
+        metrics = [Metric(name, float(value), now, step) for name, value in record.items() if name != "step"]
+        self.client.log_batch(self.run_id, metrics=metrics)
+
+    def close(self) -> None:
+        self.client.set_terminated(self.run_id, status="FINISHED")
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = json.dumps(value) if isinstance(value, list | tuple) else value
+    return out
+
+
+class Tracker:
+    """The metric sinks of one rank: Ray Train on every rank, TensorBoard and MLflow on rank 0."""
+
+    def __init__(self, cfg: Config, run_dir: str, resumed_step: int, rank: int) -> None:
+        self.sinks: list[TensorBoardLog | MlflowLog] = []
+        if rank == 0 and cfg.tracking.tensorboard:
+            self.sinks.append(TensorBoardLog(storage.join(run_dir, TENSORBOARD_DIR), resumed_step))
+        if rank == 0 and cfg.tracking.mlflow.enabled:
+            self.sinks.append(MlflowLog(cfg, run_dir))
+
+    def log(self, record: dict[str, float]) -> None:
+        """Report one log step's record (the same on every rank: a barrier) and write it to rank 0's sinks."""
+        ray.train.report(dict(record), checkpoint=None)
+        for sink in self.sinks:
+            sink.log(record)
+
+    def close(self) -> None:
+        """End the run in every sink (the MLflow run is marked finished)."""
+        for sink in self.sinks:
+            sink.close()

@@ -1,0 +1,58 @@
+"""Training metrics every log step: TensorBoard events under ROOT/train/ and an MLflow run (local file store)."""
+
+import struct
+from pathlib import Path
+
+import pytest
+from gratings import write_image_rows
+from mlflow.tracking import MlflowClient
+from tensorboardX.proto.event_pb2 import Event
+
+from synclr_ray.config import ConfigError, load_config
+from synclr_ray.train.stage import run_pretrain
+from synclr_ray.train.tracking import mlflow_tracking_uri
+
+SMALL = ["train.batch_captions=4", "train.steps=4", "train.optim.warmup_steps=1", "train.checkpoint_every=4",
+         "train.log_every=1", "train.loader_tasks=1", "ray.progress_bars=false"]  # fmt: skip
+
+
+def _scalars(folder: Path, tag: str) -> dict[int, float]:
+    """Step -> value of one scalar tag in TensorBoard event files (TFRecord framing: length, crc, event, crc)."""
+    values = {}
+    for path in sorted(folder.glob("events.out.tfevents.*")):
+        data, offset = path.read_bytes(), 0
+        while offset < len(data):
+            (length,) = struct.unpack("<Q", data[offset : offset + 8])
+            event = Event.FromString(data[offset + 12 : offset + 12 + length])
+            offset += 16 + length
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values[event.step] = value.simple_value
+    return values
+
+
+@pytest.mark.slow  # a 4-step pretraining run: ~30-70 s here
+def test_pretrain_logs_every_step_to_tensorboard_and_mlflow(ray_cluster, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # this process reads the folder store back
+    root = tmp_path / "run"
+    write_image_rows(root / "images", 8, size=48)
+    run_pretrain(load_config("tiny", [*SMALL, "tracking.mlflow.enabled=true"]), str(root))
+
+    losses = _scalars(root / "train" / "tensorboard", "train/loss")
+    assert sorted(losses) == [1, 2, 3, 4]
+
+    client = MlflowClient((tmp_path / "mlruns").as_uri())  # the default: mlruns/ beside the run root
+    (run,) = client.search_runs([client.get_experiment_by_name("synclr").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.params["train.steps"] == "4"
+    history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "loss")}
+    assert history == pytest.approx(losses, rel=1e-6)  # the same records in both sinks
+    assert (root / "figures" / "training.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_mlflow_tracking_uri_defaults_beside_a_local_root_and_is_required_on_object_stores(tmp_path):
+    cfg = load_config("tiny", ["tracking.mlflow.enabled=true"])
+    assert mlflow_tracking_uri(cfg, str(tmp_path / "run" / "train")) == (tmp_path / "mlruns").as_uri()
+    with pytest.raises(ConfigError, match="tracking.mlflow.tracking_uri: required"):
+        mlflow_tracking_uri(cfg, "gs://bucket/run/train")
+    given = load_config("tiny", ["tracking.mlflow.tracking_uri=http://mlflow:5000"])
+    assert mlflow_tracking_uri(given, "gs://bucket/run/train") == "http://mlflow:5000"
