@@ -32,8 +32,9 @@ PURE_INITS = {
     "train/__init__.py",
     "train/losses/__init__.py",
 }
-# The command line's modules are tested through the `synclr` command, as a user types it, in tests/cli/.
-COMMAND_LINE = "cli/"
+# The command line's modules (and `python -m synclr_ray`) are tested through the `synclr` command, as a user
+# types it, in tests/cli/.
+COMMAND_LINE = ("cli/", "__main__.py")
 
 
 def expected_test(module: Path) -> Path:
