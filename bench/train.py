@@ -26,8 +26,9 @@ from gratings import write_image_rows
 from synclr_ray import rows
 from synclr_ray.cluster import init_ray
 from synclr_ray.config import Config, load_config
+from synclr_ray.seeds import derive
 from synclr_ray.train.ingest import CropBatch, crop_rows
-from synclr_ray.train.loop import global_batch_masks, step_seed, train_step
+from synclr_ray.train.loop import global_batch_masks, train_step
 from synclr_ray.train.masking import MaskGenerator
 from synclr_ray.train.objective import SynCLR
 from synclr_ray.train.order import shuffled_rows
@@ -75,9 +76,9 @@ def dataloader_run(files: list[Path], cfg: Config, steps: int, warmup: int, work
                 wait, start = 0.0, time.perf_counter()
             elif step > warmup:
                 wait += time.perf_counter() - ready
-            batch_masks = global_batch_masks(masks, batch.num_images, step_seed(cfg.seed, step, "masks"), 0, 1)
+            batch_masks = global_batch_masks(masks, batch.num_images, derive(cfg.seed, step, "masks"), 0, 1)
             train_step(model, model, optimizer, batch, batch_masks, schedules.at(step), autocast, torch.device("cpu"),
-                       tcfg.optim.grad_clip, step_seed(cfg.seed, step, 0))  # fmt: skip
+                       tcfg.optim.grad_clip, derive(cfg.seed, step, 0))  # fmt: skip
             step += 1
             ready = time.perf_counter()
             if step == warmup + steps:

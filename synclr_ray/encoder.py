@@ -23,12 +23,11 @@ from timm.data import create_transform, resolve_data_config
 from timm.models import save_for_hf
 
 from synclr_ray import exports, storage
+from synclr_ray.device import Compute, Precision, resolve
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 Pool = Literal["cls", "mean"]
-Precision = Literal["fp32", "bf16", "fp16"]
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -82,10 +81,9 @@ class Encoder:
 
         Under bf16/fp16 the forward runs in autocast: matmuls in that precision, reductions autocast keeps in fp32.
         """
-        device = next(self.model.parameters()).device
-        dtype = AUTOCAST_DTYPES.get(self.precision)
-        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-            tokens = self.model.forward_features(batch.to(device))
+        compute = Compute(next(self.model.parameters()).device, self.precision)
+        with compute.autocast():
+            tokens = self.model.forward_features(batch.to(compute.device))
         prefix = getattr(self.model, "num_prefix_tokens", 1)
         return (tokens[:, 0] if pool == "cls" else tokens[:, prefix:].mean(dim=1)).float()
 
@@ -97,23 +95,15 @@ class Encoder:
         return feats.cpu().numpy()
 
 
-def fastest_precision(device: str) -> Precision:
-    """The inference precision ``device`` runs fastest: fp16 on CUDA, bf16 on CPUs with native bf16
-    matmuls (AVX512-BF16 or AMX), else fp32."""
-    if torch.device(device).type == "cuda":
-        return "fp16"
-    return "bf16" if torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported() else "fp32"
-
-
 def load_encoder(uri: str, device: str = "cpu", precision: Precision | Literal["auto"] = "fp32") -> Encoder:
     """Load an export (local or s3://: an export root's latest version, one version, or a plain export
     directory) from safetensors only; clear error if files are missing or a version is incomplete.
 
-    Weights stay float32; ``precision`` is what ``features`` computes in (``auto``: ``fastest_precision``).
+    Weights stay float32; ``precision`` is what ``features`` computes in (``auto``: the device's fastest,
+    `synclr_ray.device.fastest_precision`).
     ``info["id"]`` is the version directory loaded.
     """
-    if precision == "auto":
-        precision = fastest_precision(device)
+    precision = resolve(precision, device=device).precision
     version, local, manifest = exports.local_export(uri)
     missing = [name for name in (WEIGHTS_FILE, CONFIG_FILE) if not (local / name).is_file()]
     if missing:

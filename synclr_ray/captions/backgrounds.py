@@ -17,7 +17,7 @@ import ray
 import yaml
 from ray.data import Dataset
 
-from synclr_ray import storage
+from synclr_ray import seeds, storage
 from synclr_ray.captions.concepts import ConceptSource
 from synclr_ray.captions.engines import generate
 from synclr_ray.captions.postprocess import clean
@@ -53,7 +53,7 @@ def background_dataset(cfg: Config, catalog: list[ConceptSource]) -> Dataset:
     """Lazy: one LLM-generated background list per object concept of the catalog."""
     concepts = list(dict.fromkeys(c for s in catalog if s.group == "object" for c in s.concepts))
     rows = [
-        {"concept": c, "seed": i, "prompt": background_prompt(c, cfg.seed * 1_000_003 + i)}
+        {"concept": c, "seed": i, "prompt": background_prompt(c, seeds.derive(cfg.seed, "backgrounds", i))}
         for i, c in enumerate(concepts)
     ]
     ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows) // 4096))

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pyarrow as pa
 
-from synclr_ray import rows
+from synclr_ray import rows, seeds
 from synclr_ray.captions.concepts import ConceptSource
 from synclr_ray.captions.pools import SEPARATOR, load_pool, pool_name
 from synclr_ray.config.captions import CaptionsConfig, ConceptGroup, Template
@@ -67,7 +67,7 @@ class PromptPlanner:
 
     def plan(self, index: int) -> dict:
         """The planned prompt of one caption index (the prompt row's columns but ``epoch``)."""
-        rng = np.random.default_rng([self.run_seed, index])
+        rng = seeds.generator(self.run_seed, index)
         source = self.sources[rng.choice(len(self.sources), p=self.source_p)]
         concept = source.concepts[rng.integers(len(source.concepts))]
         template: Template = TEMPLATES[rng.choice(3, p=self.template_p)] if source.group == "object" else "c"

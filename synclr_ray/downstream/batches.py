@@ -1,12 +1,11 @@
 """One rank's training batches: shuffled per epoch, decoded and augmented a few batches ahead in Ray tasks.
 
-A sample's augmentation is a pure function of ``(seed, epoch, row id)`` (the seed of
-`synclr_ray.train.ingest.crop_seed`) and the row order is a pure function of ``(seed, epoch)``,
+A sample's augmentation is a pure function of ``(seed, epoch, row id)`` (seeded by
+`synclr_ray.seeds.derive`) and the row order is a pure function of ``(seed, epoch)``,
 so a run resumed at batch ``k`` of an epoch sees exactly the batches the uninterrupted run would
 have, and the ``k`` skipped batches are never decoded.
 """
 
-import hashlib
 from collections import deque
 from collections.abc import Callable, Iterator
 
@@ -15,15 +14,10 @@ import ray
 import torch
 from ray.data import DataIterator
 
+from synclr_ray import seeds
 from synclr_ray.config.downstream import DownstreamTrainConfig
 
 Augment = Callable[[dict[str, np.ndarray], int, int], dict[str, np.ndarray]]
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of an epoch's local shuffle (the same on every rank: each shuffles its own shard)."""
-    digest = hashlib.blake2b(f"shuffle:{seed}:{epoch}".encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "little")
 
 
 def _run(augment: Augment, rows: dict[str, np.ndarray], seed: int, epoch: int) -> dict[str, np.ndarray]:
@@ -53,7 +47,7 @@ class AugmentedBatches:
                 batch_format="numpy",
                 drop_last=True,
                 local_shuffle_buffer_size=self.cfg.shuffle_buffer,
-                local_shuffle_seed=epoch_seed(self.seed, epoch),
+                local_shuffle_seed=seeds.shuffle_seed(self.seed, epoch),
             )
             count = 0
             for index, batch in enumerate(rows):

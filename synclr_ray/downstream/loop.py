@@ -15,12 +15,12 @@ import ray.train
 import ray.train.torch
 import torch
 
-from synclr_ray import storage
+from synclr_ray import seeds, storage
+from synclr_ray.device import resolve
 from synclr_ray.downstream.batches import AugmentedBatches
 from synclr_ray.downstream.optim import layer_decay_groups
 from synclr_ray.downstream.task import DownstreamTask
 from synclr_ray.train import checkpoint
-from synclr_ray.train.loop import step_seed
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +68,10 @@ def downstream_loop_per_worker(config: dict[str, Any]) -> None:
         return
     batches = AugmentedBatches(ray.train.get_dataset_shard("train"), task.augment, tcfg, seed)
     metrics = StepLog(run_dir, stop_step, state.step) if rank == 0 else None
-    autocast = torch.autocast(
-        device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16" and device.type == "cuda"
-    )
+    autocast = resolve(tcfg.precision, device=device, cpu_precision="fp32").autocast()
     window_start, window_images = time.perf_counter(), 0
     for epoch, index, batch in batches.stream(state.epoch, state.batch_in_epoch):
-        sample_seed = step_seed(seed, state.step, rank)
+        sample_seed = seeds.derive(seed, state.step, rank)
         torch.manual_seed(sample_seed)
         np.random.seed(sample_seed % 2**32)  # timm's Mixup draws from numpy's global generator
         scheduler.step_update(state.step)

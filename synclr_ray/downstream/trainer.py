@@ -12,6 +12,7 @@ from ray.train.torch import TorchTrainer
 
 from synclr_ray import storage
 from synclr_ray.cluster import label_selector
+from synclr_ray.device import resolve
 from synclr_ray.downstream.loop import downstream_loop_per_worker
 from synclr_ray.downstream.task import DownstreamTask
 from synclr_ray.runroot import save_config
@@ -77,7 +78,7 @@ class CheckpointPredictor:
 
     def __init__(self, task: DownstreamTask, checkpoint: Checkpoint) -> None:
         self.task = task
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = resolve().device
         self.module = task.build()
         with checkpoint.as_directory() as directory:
             load_checkpoint(directory, self.module)

@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from synclr_ray.config.eval import EvalConfig
+from synclr_ray.device import resolve
 from synclr_ray.encoder import Encoder, load_encoder
 from synclr_ray.eval.baseline import random_baseline
 from synclr_ray.eval.encoders import load_any_encoder
@@ -43,7 +44,7 @@ class FeatureExtractor:
     """
 
     def __init__(self, encoder_uri: str, baseline_seed: int | None, compare: str | None = None) -> None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = str(resolve().device)
         encoder = load_encoder(encoder_uri, device)
         self.models: dict[str, Encoder] = {ENCODER: encoder}
         if baseline_seed is not None:

@@ -17,6 +17,7 @@ from sklearn.decomposition import PCA
 
 from synclr_ray import storage
 from synclr_ray.config.eval import EvalConfig
+from synclr_ray.device import resolve
 from synclr_ray.encoder import Encoder, load_encoder
 
 COLUMNS = ("input", "1st component > threshold", "components 1-3 as RGB")
@@ -94,7 +95,7 @@ def _nearest(grid: np.ndarray, tile: int) -> Image.Image:
 
 def write_pca_figure(encoder_uri: str, image_uris: list[str], out_uri: str, cfg: EvalConfig) -> str:
     """Load the encoder and images (local or s3://), draw the figure, write it as PNG; returns ``out_uri``."""
-    encoder = load_encoder(encoder_uri, "cuda" if torch.cuda.is_available() else "cpu")
+    encoder = load_encoder(encoder_uri, str(resolve().device))
     images = []
     for uri in image_uris:
         try:

@@ -16,12 +16,11 @@ from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from timm.scheduler import CosineLRScheduler
 from timm.utils import ModelEmaV3
 
-from synclr_ray import storage
+from synclr_ray import seeds, storage
 from synclr_ray.config.finetune import FinetuneConfig
 from synclr_ray.downstream.batches import Augment
 from synclr_ray.downstream.task import DownstreamTask
 from synclr_ray.eval.features import decode_image
-from synclr_ray.train.ingest import crop_seed
 
 INTERPOLATION = "bicubic"
 
@@ -43,7 +42,7 @@ def train_augment(
     )  # fmt: skip
     images = []
     for row_id, data in zip(rows["id"], rows["image"], strict=True):
-        seed_everything(crop_seed(seed, epoch, row_id, 0))
+        seed_everything(seeds.derive(seed, epoch, row_id, 0))
         images.append(transform(decode_image(data, row_id).convert("RGB")).to(torch.float16))
     return {"image": torch.stack(images).numpy(), "label": rows["label"].astype(np.int64)}
 

@@ -13,9 +13,10 @@ import torch
 
 from synclr_ray import rows
 from synclr_ray.config import Config
+from synclr_ray.device import resolve
 from synclr_ray.images.encoding import encode_image
 from synclr_ray.images.model import generator_settings, load_pipeline
-from synclr_ray.images.seeds import caption_seeds
+from synclr_ray.seeds import image_seeds
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ class ImageGenerator:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg.images
         self.run_seed = cfg.seed
-        self.device = "cuda" if self.cfg.num_gpus > 0 and torch.cuda.is_available() else "cpu"
+        self.device = str(resolve(gpus=self.cfg.num_gpus).device)
         self.pipe = load_pipeline(self.cfg, self.device)
         self.generator_json = generator_settings(self.cfg, self.pipe.unet.dtype)
 
@@ -92,7 +93,7 @@ class ImageGenerator:
     @torch.inference_mode()
     def _draw(self, captions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         count = self.cfg.images_per_caption
-        seeds = [caption_seeds(self.run_seed, c["caption_id"], c["epoch"], count) for c in captions]
+        seeds = [image_seeds(self.run_seed, c["caption_id"], c["epoch"], count) for c in captions]
         # CPU generators: the initial noise of a seed is the same on every device.
         generators = [torch.Generator().manual_seed(seed) for per_caption in seeds for seed in per_caption]
         output = self.pipe(
@@ -111,12 +112,12 @@ class ImageGenerator:
             {
                 **caption,
                 "images": encoded[i * count : (i + 1) * count],
-                "seeds": image_seeds,
+                "seeds": per_image,
                 "width": size,
                 "height": size,
                 "generator": self.generator_json,
             }
-            for i, (caption, image_seeds) in enumerate(zip(captions, seeds, strict=True))
+            for i, (caption, per_image) in enumerate(zip(captions, seeds, strict=True))
         ]
 
 

@@ -7,6 +7,7 @@ import torch
 
 from synclr_ray import storage
 from synclr_ray.config.images import ImagesConfig
+from synclr_ray.device import resolve
 
 
 def make_scheduler(name: str, config: Any) -> Any:
@@ -30,18 +31,18 @@ def load_pipeline(cfg: ImagesConfig, device: str) -> Any:
     # Loaded in a Ray actor, whose output is a log forwarded to the driver: progress bars there are noise.
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
-    dtype = torch.float16 if device == "cuda" else torch.float32
+    compute = resolve("fp16", device=device, cpu_precision="fp32")
     extra = {} if cfg.safety_checker else {"safety_checker": None, "requires_safety_checker": False}
     try:
-        pipe = StableDiffusionPipeline.from_pretrained(storage.model_source(cfg.model), dtype=dtype, **extra)
+        pipe = StableDiffusionPipeline.from_pretrained(storage.model_source(cfg.model), dtype=compute.dtype, **extra)
     except (OSError, ValueError) as exc:
         raise ValueError(f"images.model {cfg.model!r} cannot be loaded: {exc}") from exc
     if cfg.safety_checker and pipe.safety_checker is None:
         raise ValueError(f"images.safety_checker is on but images.model {cfg.model!r} has no safety checker")
     pipe.scheduler = make_scheduler(cfg.scheduler, pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
-    pipe.to(device)
-    if device == "cuda":
+    pipe.to(compute.device)
+    if compute.device.type == "cuda":
         pipe.unet.to(memory_format=torch.channels_last)
         pipe.vae.to(memory_format=torch.channels_last)
         if cfg.compile:

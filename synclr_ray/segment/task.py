@@ -18,13 +18,12 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from synclr_ray import storage
+from synclr_ray import seeds, storage
 from synclr_ray.config.segment import SegmentConfig
 from synclr_ray.downstream.batches import Augment
 from synclr_ray.downstream.task import DownstreamTask
 from synclr_ray.segment.miou import IGNORE, confusion
 from synclr_ray.segment.model import LinearSegmenter, UperNetSegmenter
-from synclr_ray.train.ingest import crop_seed
 
 
 def load_pair(image: bytes, mask: bytes, row_id: str, cfg: SegmentConfig) -> tuple[tv_tensors.Image, tv_tensors.Mask]:
@@ -64,7 +63,7 @@ def train_augment(
     ])  # fmt: skip
     images, masks = [], []
     for row_id, image, mask in zip(rows["id"], rows["image"], rows["mask"], strict=True):
-        torch.manual_seed(crop_seed(seed, epoch, row_id, 0))
+        torch.manual_seed(seeds.derive(seed, epoch, row_id, 0))
         pixels, labels = transform(*load_pair(image, mask, row_id, cfg))
         images.append(pixels.to(torch.float16))
         masks.append(labels.to(torch.uint8))

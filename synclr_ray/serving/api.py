@@ -16,7 +16,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from synclr_ray.config.serve import ServeConfig
-from synclr_ray.encoder import Precision
+from synclr_ray.device import Precision
 from synclr_ray.serving import urls
 from synclr_ray.serving.body import read_body
 from synclr_ray.serving.decode import decode_base64

@@ -25,6 +25,7 @@ from ray.serve.metrics import Histogram
 from synclr_ray import exports, storage
 from synclr_ray.config import Config, ConfigError, load_config
 from synclr_ray.config.serve import ServeConfig
+from synclr_ray.device import resolve
 from synclr_ray.encoder import WEIGHTS_FILE, load_encoder
 from synclr_ray.serving.api import (
     REQUEST_BODY_DOC,
@@ -70,7 +71,7 @@ class EmbeddingServer:
         self.cfg = cfg
         self.limits = ImageLimits.from_config(cfg)
         self.token = load_token(cfg)
-        self.encoder = load_encoder(encoder_uri, "cuda" if cfg.num_gpus > 0 else "cpu", cfg.precision)
+        self.encoder = load_encoder(encoder_uri, str(resolve(gpus=cfg.num_gpus).device), cfg.precision)
         check_forward(self.encoder)  # a broken model never becomes ready
         self.health_error: str | None = None
         self.model_id = public_model_id(self.encoder.info)

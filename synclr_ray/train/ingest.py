@@ -17,7 +17,6 @@ with the batch; a caption with no decodable image takes the crops and label of a
 of the batch. Batch shapes never change, so every rank keeps the same collective calls.
 """
 
-import hashlib
 import io
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from PIL import Image
 from ray.actor import ActorHandle
 from ray.data import DataIterator
 
+from synclr_ray import seeds
 from synclr_ray.config.train import TrainConfig
 from synclr_ray.encoder import IMAGENET_MEAN, IMAGENET_STD
 from synclr_ray.rows import TRAINING_COLUMNS, Key, row_keys
@@ -51,12 +51,6 @@ class CropBatch:
     @property
     def num_images(self) -> int:
         return int(self.global_crops.shape[0])
-
-
-def crop_seed(seed: int, epoch: int, caption_id: Any, image_index: int) -> int:
-    """The augmentation seed of one image in one epoch (stable across processes and runs)."""
-    key = f"{seed}:{epoch}:{caption_id}:{image_index}".encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
 
 
 def _decode(data: bytes) -> Image.Image:
@@ -88,7 +82,7 @@ def crop_rows(
                 bad.append((str(caption_id), index, f"{type(exc).__name__}: {exc}"))
         usable = [image for image in decoded if image is not None]
         for index, image in enumerate(decoded):
-            torch.manual_seed(crop_seed(seed, epoch, caption_id, index))
+            torch.manual_seed(seeds.derive(seed, epoch, caption_id, index))
             source = image if image is not None else usable[index % len(usable)] if usable else None
             global_crop, local_crops = multicrop(source) if source is not None else zeros
             globals_.append(global_crop.to(torch.float16))

@@ -7,7 +7,6 @@ and N ranks mask exactly the images one process would. A step whose loss (or gra
 not finite on any rank is skipped on all of them (`synclr_ray.train.guards`).
 """
 
-import hashlib
 import json
 import logging
 import time
@@ -18,8 +17,9 @@ import ray.train.torch
 import torch
 import torch.distributed as dist
 
-from synclr_ray import storage
+from synclr_ray import seeds, storage
 from synclr_ray.config import Config
+from synclr_ray.device import resolve
 from synclr_ray.train import checkpoint, guards
 from synclr_ray.train.ingest import CaptionBatches, CropBatch
 from synclr_ray.train.masking import MaskGenerator
@@ -31,12 +31,6 @@ from synclr_ray.train.tracking import Tracker
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
-
-
-def step_seed(seed: int, step: int, stream: int | str) -> int:
-    """The random seed of one random stream of a training step (a rank's drop path, the batch's masks)."""
-    digest = hashlib.blake2b(f"{seed}:{step}:{stream}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
 
 
 def global_batch_masks(masks: MaskGenerator, num_images: int, seed: int, rank: int, world: int) -> torch.Tensor:
@@ -126,12 +120,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     passes = 1 if stream is not None else None  # a stream goes on from its position instead of restarting
     batches = CaptionBatches(ray.train.get_dataset_shard("train"), tcfg, cfg.seed, rank, passes, config["epoch_clock"])
     metrics = MetricsLog(run_dir, stop_step, state.step) if rank == 0 else None
-    autocast = torch.autocast(
-        device.type, dtype=torch.bfloat16, enabled=tcfg.precision == "bf16" and device.type == "cuda"
-    )
-    if tcfg.precision == "bf16" and device.type != "cuda" and rank == 0:
-        # Measured on an AVX512-BF16 CPU: no faster than fp32 at the tiny preset's shapes.
-        log.info("train.precision=bf16 applies on GPUs; training in fp32 on %s", device.type)
+    # Measured on an AVX512-BF16 CPU: bf16 is no faster than fp32 at the tiny preset's shapes, so CPUs train in fp32.
+    compute = resolve(tcfg.precision, device=device, cpu_precision="fp32")
+    autocast = compute.autocast()
+    if compute.precision != tcfg.precision and rank == 0:
+        log.info("train.precision=%s applies on GPUs; training in %s on %s", tcfg.precision, compute.precision,
+                 device.type)  # fmt: skip
     world = context.get_world_size()
 
     if state.step >= stop_step:
@@ -146,10 +140,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         values = schedules.at(state.step)
         batch_masks = None
         if masks is not None:
-            batch_masks = global_batch_masks(masks, batch.num_images, step_seed(cfg.seed, state.step, "masks"), rank,
+            batch_masks = global_batch_masks(masks, batch.num_images, seeds.derive(cfg.seed, state.step, "masks"), rank,
                                              world)  # fmt: skip
         out, skipped = train_step(model, module, optimizer, batch, batch_masks, values, autocast, device,
-                                  tcfg.optim.grad_clip, step_seed(cfg.seed, state.step, rank),
+                                  tcfg.optim.grad_clip, seeds.derive(cfg.seed, state.step, rank),
                                   force_nan=state.step + 1 in tcfg.test_nan_loss_steps)  # fmt: skip
         state.step, state.epoch, state.batch_in_epoch = state.step + 1, epoch, index + 1
         if position is not None:

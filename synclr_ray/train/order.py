@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
@@ -39,7 +38,7 @@ from ray.data import DataContext, Dataset
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasource, ReadTask
 
-from synclr_ray import storage
+from synclr_ray import seeds, storage
 
 _FOOTER_THREADS = 16  # footers are small reads: on object stores their latency, not bandwidth, adds up
 
@@ -88,7 +87,7 @@ def epoch_windows(groups: Sequence[RowGroup], seed: int, epoch: int, window_rows
     """
     windows: list[list[RowGroup]] = [[]]
     rows = 0
-    for index in np.random.default_rng([seed, epoch]).permutation(len(groups)):
+    for index in seeds.generator(seed, epoch).permutation(len(groups)):
         if rows >= window_rows:
             windows.append([])
             rows = 0
@@ -105,7 +104,7 @@ def read_window(window: Sequence[RowGroup], columns: Sequence[str], seed: int, e
         with filesystem.open_input_file(path) as handle:
             tables.append(pq.ParquetFile(handle).read_row_group(group.index, columns=list(columns)))
     table = pa.concat_tables(tables)
-    return table.take(np.random.default_rng([seed, epoch, index]).permutation(table.num_rows))
+    return table.take(seeds.generator(seed, epoch, index).permutation(table.num_rows))
 
 
 class ShuffledParquet(Datasource):

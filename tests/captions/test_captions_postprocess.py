@@ -1,6 +1,5 @@
 import numpy as np
 
-from synclr_ray.captions.backgrounds import parse_backgrounds
 from synclr_ray.captions.postprocess import clean, dedup_key, mark_captions, normalise, status
 
 
@@ -36,12 +35,3 @@ def test_mark_captions_batch():
     assert list(out["caption"])[0] == "A red fox in the snow."
     assert list(out["status"]) == ["ok", "empty", "too_short", "too_long"]
     assert out["key"].dtype == np.int64
-
-
-def test_parse_backgrounds():
-    assert parse_backgrounds(
-        " dense jungle; tall grass ; ; dense jungle; a very long background phrase that goes on and on\nx"
-    ) == [
-        "dense jungle",
-        "tall grass",
-    ]

@@ -1,18 +1,16 @@
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from synclr_ray import rows, storage
-from synclr_ray.config import Config, load_config
+from synclr_ray import rows
+from synclr_ray.config import load_config
 from synclr_ray.images.encoding import decode_image
 from synclr_ray.images.engine import ImageGenerator
-from synclr_ray.images.model import load_pipeline
-from synclr_ray.images.seeds import caption_seeds
+from synclr_ray.seeds import image_seeds
 
 Rows = Callable[..., list[dict[str, Any]]]
 
@@ -37,7 +35,7 @@ def test_rows_keep_a_captions_images_together_and_are_reproducible(
     assert images["caption_id"].to_pylist() == ["cap-0000", "cap-0001"]
     for row in images.to_pylist():
         assert len(row["images"]) == len(row["seeds"]) == 4
-        assert row["seeds"] == caption_seeds(0, row["caption_id"], 0, 4)
+        assert row["seeds"] == image_seeds(0, row["caption_id"], 0, 4)
         assert all(decode_image(data).size == (32, 32) for data in row["images"])
         assert (row["width"], row["height"]) == (32, 32)
         assert json.loads(row["generator"])["model"] == "builtin://tiny-sd15"
@@ -54,7 +52,7 @@ def test_later_epoch_draws_fresh_images(generator: ImageGenerator, caption_rows:
     [row] = caption_rows(1)
     epoch0, _ = generator.generate(rows.to_table([row], rows.CAPTION_SCHEMA))
     epoch1, _ = generator.generate(rows.to_table([{**row, "epoch": 1}], rows.CAPTION_SCHEMA))
-    assert epoch1["seeds"][0].as_py() == caption_seeds(0, "cap-0000", 1, 4) and epoch1["epoch"][0].as_py() == 1
+    assert epoch1["seeds"][0].as_py() == image_seeds(0, "cap-0000", 1, 4) and epoch1["epoch"][0].as_py() == 1
     assert set(epoch0["images"][0].as_py()).isdisjoint(epoch1["images"][0].as_py())
 
 
@@ -66,21 +64,6 @@ def test_bad_captions_become_error_rows_and_spare_their_batch(generator: ImageGe
     assert images["caption_id"].to_pylist() == ["cap-0000"]
     assert errors["caption_id"].to_pylist() == ["cap-0001", "cap-0002"]
     assert errors["error"].to_pylist() == ["caption is empty"] * 2
-
-
-def test_model_from_s3_dir(images_config: Callable[..., Config], s3_bucket: str) -> None:
-    uri = f"{s3_bucket}/models/tiny-sd"
-    storage.upload_dir(storage.local_copy("builtin://tiny-sd15"), uri)
-    pipe = load_pipeline(images_config(f"images.model={uri}").images, "cpu")
-    assert type(pipe.scheduler).__name__ == "DPMSolverMultistepScheduler"
-    assert pipe.unet.config.cross_attention_dim == pipe.text_encoder.config.hidden_size
-
-
-def test_unusable_model_settings_fail_naming_the_field(images_config: Callable[..., Config], tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="images.safety_checker"):
-        load_pipeline(images_config("images.safety_checker=true").images, "cpu")
-    with pytest.raises(ValueError, match="images.model"):
-        load_pipeline(images_config(f"images.model={tmp_path}").images, "cpu")
 
 
 def test_a_model_that_fails_on_every_caption_stops_the_run(caption_rows: Rows) -> None:

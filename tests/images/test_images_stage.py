@@ -13,8 +13,8 @@ import ray
 from synclr_ray import rows, storage
 from synclr_ray.config import Config
 from synclr_ray.images import shards
-from synclr_ray.images.seeds import caption_seeds
 from synclr_ray.images.stage import ImageStage, run_images
+from synclr_ray.seeds import image_seeds
 
 Rows = Callable[..., list[dict[str, Any]]]
 WriteCaptions = Callable[[str, str, list[dict[str, Any]]], str]
@@ -152,5 +152,5 @@ def test_image_stage_seeds_follow_each_rows_epoch(
     drawn = sorted(ImageStage(images_config())(captions).take_all(), key=lambda row: row["caption_id"])
     assert [row["caption_id"] for row in drawn] == ["cap-0000", "cap-0001", "cap-0002"]
     for row in drawn:
-        assert row["epoch"] == 2 and list(row["seeds"]) == caption_seeds(0, row["caption_id"], 2, 4)
+        assert row["epoch"] == 2 and list(row["seeds"]) == image_seeds(0, row["caption_id"], 2, 4)
         assert len(row["images"]) == 4

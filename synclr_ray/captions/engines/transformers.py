@@ -10,6 +10,7 @@ from synclr_ray import storage
 from synclr_ray.cluster import label_selector
 from synclr_ray.config import Config
 from synclr_ray.config.captions import CaptionsConfig
+from synclr_ray.device import resolve
 
 STOP = "\n"  # only the first line is kept, so generation stops there
 
@@ -20,12 +21,12 @@ class TransformersGenerator:
     def __init__(self, cfg: CaptionsConfig):
         path = storage.model_source(cfg.model)
         hf_logging.disable_progress_bar()  # a Ray actor's output is a log forwarded to the driver: no bars
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        compute = resolve("bf16", gpus=cfg.num_gpus, cpu_precision="fp32")
+        self.device = compute.device
         self.tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        dtype = torch.bfloat16 if self.device == "cuda" else torch.float32
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=compute.dtype).to(self.device).eval()
         self.sampling = dict(
             do_sample=cfg.temperature > 0,
             temperature=cfg.temperature if cfg.temperature > 0 else None,

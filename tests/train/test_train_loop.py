@@ -14,8 +14,9 @@ import torch.multiprocessing as mp
 
 from synclr_ray.config import load_config
 from synclr_ray.config.train import TrainConfig
+from synclr_ray.seeds import derive
 from synclr_ray.train.ingest import CropBatch
-from synclr_ray.train.loop import _mean_over_ranks, global_batch_masks, step_seed, train_step
+from synclr_ray.train.loop import _mean_over_ranks, global_batch_masks, train_step
 from synclr_ray.train.masking import MaskGenerator
 from synclr_ray.train.objective import SynCLR
 from synclr_ray.train.schedules import Schedules
@@ -59,7 +60,7 @@ def one_step(model: torch.nn.Module, module: SynCLR, cfg: TrainConfig, rank: int
     batch = rank_batch(global_batch(cfg), rank, world)
     values = Schedules(cfg).at(STEP)
     assert values.lr > 0 and values.momentum < 1
-    masks = global_batch_masks(MaskGenerator(cfg.mask, module.grid), batch.num_images, step_seed(SEED, STEP, "masks"),
+    masks = global_batch_masks(MaskGenerator(cfg.mask, module.grid), batch.num_images, derive(SEED, STEP, "masks"),
                                rank, world)  # fmt: skip
     optimizer = torch.optim.AdamW(module.param_groups(), lr=0.0, betas=cfg.optim.betas)
     # A step later in training, as after a resume: Adam's very first step moves every weight by
@@ -70,7 +71,7 @@ def one_step(model: torch.nn.Module, module: SynCLR, cfg: TrainConfig, rank: int
                                       "exp_avg_sq": torch.full_like(param, 1e-6)}  # fmt: skip
     autocast = torch.autocast("cpu", enabled=False)
     out, _ = train_step(model, module, optimizer, batch, masks, values, autocast, torch.device("cpu"),
-                        cfg.optim.grad_clip, step_seed(SEED, STEP, rank))  # fmt: skip
+                        cfg.optim.grad_clip, derive(SEED, STEP, rank))  # fmt: skip
     return {"losses": _mean_over_ranks(out, torch.device("cpu")), "masks": masks, "weights": module.state_dict()}
 
 

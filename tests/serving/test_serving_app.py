@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from synclr_ray.encoder import export_encoder, fastest_precision
+from synclr_ray.device import fastest_precision
+from synclr_ray.encoder import export_encoder
 
 
 def b64(data: bytes) -> str:
