@@ -3,16 +3,17 @@ show what the caption says.
 
 SD 1.5's classes and block layout at a fraction of the width: a CLIP text encoder and tokenizer,
 a UNet with cross-attention at three of its four levels, a KL autoencoder with an 8x smaller
-latent grid, SD's noise schedule (a PNDM scheduler config; the image stage swaps in DDIM or
-DPM-Solver++). Saved with ``save_pretrained``, so the image stage loads it with
-``StableDiffusionPipeline.from_pretrained`` exactly like a hub id. The build is deterministic
-(fixed seeds, one CPU thread):
+latent grid, SD 1.5's betas rescaled to zero terminal SNR with v-prediction (a DDIM scheduler
+config, as SD 2.x; the image stage swaps in DDIM or DPM-Solver++ from it). Saved with
+``save_pretrained``, so the image stage loads it with ``StableDiffusionPipeline.from_pretrained``
+exactly like a hub id. The build is deterministic (fixed seeds, one CPU thread):
 
 1. a CLIP tokenizer trained on general English plus toy captions;
 2. renders of random toy scenes, each with a caption that leaves some attributes unsaid;
-3. the autoencoder fitted to reconstruct them (random crops; object pixels weigh more);
+3. the autoencoder fitted to reconstruct them from its posterior mean (random crops; object
+   pixels weigh more);
 4. the latents of the renders and of their mirror images (every toy shape is left-right symmetric);
-5. the text encoder and UNet fitted together on (latent, caption) pairs: epsilon prediction with
+5. the text encoder and UNet fitted together on (latent, caption) pairs: v-prediction with
    Min-SNR weighting, 10% empty captions so classifier-free guidance has an unconditional model;
    the models saved are exponential moving averages of their weights.
 """
@@ -32,7 +33,7 @@ from synclr_ray.toyworld.clip_tokenizer import clip_tokenizer, imagenet_text
 from synclr_ray.toyworld.language import OPTIONAL, describe
 from synclr_ray.toyworld.render import render
 
-VERSION = "v2"  # v1 named the random-weight stand-in that came before: a new name, never its folder
+VERSION = "v3"  # v1 named the random-weight stand-in, v2 the epsilon-prediction fit: a new name, never their folders
 RESOLUTION = 64
 TEXT_DIM = 64
 TEXT_TOKENS = 32  # toy captions are about 15 tokens; longer ones are truncated as SD truncates at 77
@@ -104,7 +105,7 @@ def fit_set(count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list
 
 def architecture(vocab_size: int, tokenizer) -> tuple:
     """Autoencoder, text encoder, UNet and scheduler with SD 1.5's layout, seeded random weights."""
-    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
@@ -145,22 +146,28 @@ def architecture(vocab_size: int, tokenizer) -> tuple:
         block_out_channels=(16, 32, 32, 32),
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
-        norm_num_groups=4,
+        # One group: a GroupNorm over groups of a few channels (the output norms sit on the main path) strips
+        # each group's per-image mean and scale, which is where a flat colour lives; one group keeps channel ratios.
+        norm_num_groups=1,
         sample_size=RESOLUTION,
     )
-    with torch.no_grad():  # start the posterior narrow, so the decoder sees the code, not noise
-        vae.encoder.conv_out.bias[vae.config.latent_channels :] = -6.0
     for model in (vae, unet):
         zero_residual_branches(model)
-    # SD 1.5's own scheduler settings; the image stage swaps in DDIM or DPM-Solver++ from this config.
-    scheduler = PNDMScheduler(
+    # The image stage swaps in DDIM or DPM-Solver++ from this config. SD 1.5's betas rescaled to zero terminal
+    # SNR, with v-prediction and trailing steps (Lin et al. 2024, as in SD 2.x): with SD's own schedule the last
+    # training step keeps 7% of the image, so at sampling the mean of the initial noise, not the caption, sets
+    # the background and the colours of an 8x8 latent.
+    scheduler = DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",
         num_train_timesteps=1000,
+        clip_sample=False,
         set_alpha_to_one=False,
-        skip_prk_steps=True,
         steps_offset=1,
+        prediction_type="v_prediction",
+        rescale_betas_zero_snr=True,
+        timestep_spacing="trailing",
     )
     return vae, text_encoder, unet, scheduler
 
@@ -197,7 +204,7 @@ def fit_autoencoder(vae, pixels: torch.Tensor, objects: torch.Tensor, fit: FitSe
         x = pixels[index][window]
         weight = (1 + fit.object_weight * objects[index][:, None].float())[window]
         posterior = vae.encode(x).latent_dist
-        error = vae.decode(posterior.sample(generator)).sample - x
+        error = vae.decode(posterior.mean).sample - x
         loss = ((error.abs() + error.square()) * weight).mean() / weight.mean() + 1e-6 * posterior.kl().mean()
         loss.backward()
         opt.step()
@@ -226,7 +233,9 @@ def fit_denoiser(unet, text_encoder, scheduler, latents: torch.Tensor, tokens: t
     noise_schedule = DDPMScheduler.from_config(scheduler.config)
     alphas = noise_schedule.alphas_cumprod
     snr = alphas / (1 - alphas)
-    weights = torch.clamp(snr, max=fit.min_snr) / snr  # Min-SNR-gamma for epsilon prediction
+    # Min-SNR-gamma for v-prediction, kept at full weight at the noisiest steps (zero SNR at the last one):
+    # they decide layout, shape and colour.
+    weights = torch.clamp(fit.min_snr / (snr + 1), max=1.0)
     images = len(tokens) - 1
     generator = torch.Generator().manual_seed(4)
     live = torch.nn.ModuleList([unet, text_encoder])
@@ -248,7 +257,8 @@ def fit_denoiser(unet, text_encoder, scheduler, latents: torch.Tensor, tokens: t
         t = torch.randint(0, len(alphas), (fit.unet_batch,), generator=generator)
         hidden = text_encoder(tokens[caption])[0]
         predicted = unet(noise_schedule.add_noise(x0, noise, t), t, hidden).sample
-        loss = (F.mse_loss(predicted, noise, reduction="none").mean(dim=(1, 2, 3)) * weights[t]).mean()
+        target = noise_schedule.get_velocity(x0, noise, t)
+        loss = (F.mse_loss(predicted, target, reduction="none").mean(dim=(1, 2, 3)) * weights[t]).mean()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
