@@ -14,8 +14,9 @@ exactly like a hub id. The build is deterministic (fixed seeds, one CPU thread):
    pixels weigh more);
 4. the latents of the renders and of their mirror images (every toy shape is left-right symmetric);
 5. the text encoder and UNet fitted together on (latent, caption) pairs: v-prediction with
-   Min-SNR weighting, 10% empty captions so classifier-free guidance has an unconditional model;
-   the models saved are exponential moving averages of their weights.
+   Min-SNR weighting, noisy steps drawn more often, object cells weighted up, 10% empty captions
+   so classifier-free guidance has an unconditional model; the models saved are exponential
+   moving averages of their weights.
 """
 
 import copy
@@ -33,7 +34,7 @@ from synclr_ray.toyworld.clip_tokenizer import clip_tokenizer, imagenet_text
 from synclr_ray.toyworld.language import OPTIONAL, describe
 from synclr_ray.toyworld.render import render
 
-VERSION = "v3"  # v1 named the random-weight stand-in, v2 the epsilon-prediction fit: a new name, never their folders
+VERSION = "v4"  # v1: the random-weight stand-in, v2: epsilon prediction, v3: unweighted v-prediction
 RESOLUTION = 64
 TEXT_DIM = 64
 TEXT_TOKENS = 32  # toy captions are about 15 tokens; longer ones are truncated as SD truncates at 77
@@ -51,6 +52,7 @@ class FitSettings:
     vae_crop: int = 32
     vae_lr: float = 3e-3
     object_weight: float = 4.0
+    latent_object_weight: float = 4.0
     unet_steps: int = 800
     unet_batch: int = 64
     unet_lr: float = 1e-3
@@ -71,9 +73,11 @@ def build(out_dir: Path, fit: FitSettings = FitSettings()) -> None:
         vae, text_encoder, unet, scheduler = architecture(len(tokenizer), tokenizer)
         fit_autoencoder(vae, pixels, objects, fit)
         latents = encode(vae, pixels)
+        coverage = F.avg_pool2d(objects[:, None].float(), vae_scale(vae))
+        coverage = torch.cat([coverage, coverage.flip(3)])  # the mirror images' objects, as in ``encode``
         tokens = tokenizer([*captions, ""], padding="max_length", max_length=TEXT_TOKENS, truncation=True,
                            return_tensors="pt").input_ids  # fmt: skip
-        unet, text_encoder = fit_denoiser(unet, text_encoder, scheduler, latents, tokens, fit)
+        unet, text_encoder = fit_denoiser(unet, text_encoder, scheduler, latents, coverage, tokens, fit)
     finally:
         torch.set_num_threads(threads)
     pipe = StableDiffusionPipeline(
@@ -172,6 +176,11 @@ def architecture(vocab_size: int, tokenizer) -> tuple:
     return vae, text_encoder, unet, scheduler
 
 
+def vae_scale(vae) -> int:
+    """Pixels per latent cell side: 2 per downsampling block (SD's 8)."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
 @torch.no_grad()
 def zero_residual_branches(model: torch.nn.Module) -> None:
     """Zero the last layer of every residual branch (as in ADM and Fixup): each block starts as the identity,
@@ -222,11 +231,15 @@ def encode(vae, pixels: torch.Tensor) -> torch.Tensor:
     return latents * vae.config.scaling_factor
 
 
-def fit_denoiser(unet, text_encoder, scheduler, latents: torch.Tensor, tokens: torch.Tensor, fit: FitSettings):
+def fit_denoiser(
+    unet, text_encoder, scheduler, latents: torch.Tensor, coverage: torch.Tensor, tokens: torch.Tensor, fit: FitSettings
+):
     """Fit text encoder and UNet jointly on noised latents; returns their exponential moving averages.
 
-    ``latents`` holds the images then their mirror images, ``tokens`` one caption per image plus
-    the empty caption last.
+    ``latents`` holds the images then their mirror images, ``coverage`` the share of each latent
+    cell the objects cover (N, 1, h, w), ``tokens`` one caption per image plus the empty caption last.
+    The noisiest steps are drawn more often and the object's cells weigh more: colour and shape are
+    decided at high noise and sit in a few of the 64 cells, while the background's texture fills the rest.
     """
     from diffusers import DDPMScheduler
 
@@ -254,11 +267,14 @@ def fit_denoiser(unet, text_encoder, scheduler, latents: torch.Tensor, tokens: t
         caption[torch.rand(fit.unet_batch, generator=generator) < UNCONDITIONAL] = images
         x0 = latents[index]
         noise = torch.randn(x0.shape, generator=generator)
-        t = torch.randint(0, len(alphas), (fit.unet_batch,), generator=generator)
+        u = torch.rand(fit.unet_batch, generator=generator)
+        t = ((1 - (1 - u).square()) * len(alphas)).long().clamp(max=len(alphas) - 1)  # density rising to t = T
         hidden = text_encoder(tokens[caption])[0]
         predicted = unet(noise_schedule.add_noise(x0, noise, t), t, hidden).sample
         target = noise_schedule.get_velocity(x0, noise, t)
-        loss = (F.mse_loss(predicted, target, reduction="none").mean(dim=(1, 2, 3)) * weights[t]).mean()
+        cell = 1 + fit.latent_object_weight * coverage[index]
+        error = (F.mse_loss(predicted, target, reduction="none") * cell).mean(dim=(1, 2, 3)) / cell.mean(dim=(1, 2, 3))
+        loss = (error * weights[t]).mean()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
