@@ -3,18 +3,20 @@ show what the caption says.
 
 SD 1.5's classes and block layout at a fraction of the width: a CLIP text encoder and tokenizer,
 a UNet with cross-attention at three of its four levels, a KL autoencoder with an 8x smaller
-latent grid, SD's noise schedule (a PNDM scheduler config; the image stage swaps in DDIM or
-DPM-Solver++). Saved with ``save_pretrained``, so the image stage loads it with
-``StableDiffusionPipeline.from_pretrained`` exactly like a hub id. The build is deterministic
-(fixed seeds, one CPU thread):
+latent grid, SD 1.5's betas rescaled to zero terminal SNR with v-prediction (a DDIM scheduler
+config, as SD 2.x; the image stage swaps in DDIM or DPM-Solver++ from it). Saved with
+``save_pretrained``, so the image stage loads it with ``StableDiffusionPipeline.from_pretrained``
+exactly like a hub id. The build is deterministic (fixed seeds, one CPU thread):
 
 1. a CLIP tokenizer trained on general English plus toy captions;
 2. renders of random toy scenes, each with a caption that leaves some attributes unsaid;
-3. the autoencoder fitted to reconstruct them (random crops; object pixels weigh more);
+3. the autoencoder fitted to reconstruct them from its posterior mean (random crops; object
+   pixels weigh more);
 4. the latents of the renders and of their mirror images (every toy shape is left-right symmetric);
-5. the text encoder and UNet fitted together on (latent, caption) pairs: epsilon prediction with
-   Min-SNR weighting, 10% empty captions so classifier-free guidance has an unconditional model;
-   the models saved are exponential moving averages of their weights.
+5. the text encoder and UNet fitted together on (latent, caption) pairs: v-prediction with
+   Min-SNR weighting, noisy steps drawn more often, object cells weighted up, 10% empty captions
+   so classifier-free guidance has an unconditional model; the models saved are exponential
+   moving averages of their weights.
 """
 
 import copy
@@ -32,7 +34,7 @@ from synclr_ray.toyworld.clip_tokenizer import clip_tokenizer, imagenet_text
 from synclr_ray.toyworld.language import OPTIONAL, describe
 from synclr_ray.toyworld.render import render
 
-VERSION = "v2"  # v1 named the random-weight stand-in that came before: a new name, never its folder
+VERSION = "v4"  # v1: the random-weight stand-in, v2: epsilon prediction, v3: unweighted v-prediction
 RESOLUTION = 64
 TEXT_DIM = 64
 TEXT_TOKENS = 32  # toy captions are about 15 tokens; longer ones are truncated as SD truncates at 77
@@ -50,6 +52,7 @@ class FitSettings:
     vae_crop: int = 32
     vae_lr: float = 3e-3
     object_weight: float = 4.0
+    latent_object_weight: float = 4.0
     unet_steps: int = 800
     unet_batch: int = 64
     unet_lr: float = 1e-3
@@ -70,9 +73,11 @@ def build(out_dir: Path, fit: FitSettings = FitSettings()) -> None:
         vae, text_encoder, unet, scheduler = architecture(len(tokenizer), tokenizer)
         fit_autoencoder(vae, pixels, objects, fit)
         latents = encode(vae, pixels)
+        coverage = F.avg_pool2d(objects[:, None].float(), vae_scale(vae))
+        coverage = torch.cat([coverage, coverage.flip(3)])  # the mirror images' objects, as in ``encode``
         tokens = tokenizer([*captions, ""], padding="max_length", max_length=TEXT_TOKENS, truncation=True,
                            return_tensors="pt").input_ids  # fmt: skip
-        unet, text_encoder = fit_denoiser(unet, text_encoder, scheduler, latents, tokens, fit)
+        unet, text_encoder = fit_denoiser(unet, text_encoder, scheduler, latents, coverage, tokens, fit)
     finally:
         torch.set_num_threads(threads)
     pipe = StableDiffusionPipeline(
@@ -104,7 +109,7 @@ def fit_set(count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list
 
 def architecture(vocab_size: int, tokenizer) -> tuple:
     """Autoencoder, text encoder, UNet and scheduler with SD 1.5's layout, seeded random weights."""
-    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(0)
@@ -145,24 +150,35 @@ def architecture(vocab_size: int, tokenizer) -> tuple:
         block_out_channels=(16, 32, 32, 32),
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
-        norm_num_groups=4,
+        # One group: a GroupNorm over groups of a few channels (the output norms sit on the main path) strips
+        # each group's per-image mean and scale, which is where a flat colour lives; one group keeps channel ratios.
+        norm_num_groups=1,
         sample_size=RESOLUTION,
     )
-    with torch.no_grad():  # start the posterior narrow, so the decoder sees the code, not noise
-        vae.encoder.conv_out.bias[vae.config.latent_channels :] = -6.0
     for model in (vae, unet):
         zero_residual_branches(model)
-    # SD 1.5's own scheduler settings; the image stage swaps in DDIM or DPM-Solver++ from this config.
-    scheduler = PNDMScheduler(
+    # The image stage swaps in DDIM or DPM-Solver++ from this config. SD 1.5's betas rescaled to zero terminal
+    # SNR, with v-prediction and trailing steps (Lin et al. 2024, as in SD 2.x): with SD's own schedule the last
+    # training step keeps 7% of the image, so at sampling the mean of the initial noise, not the caption, sets
+    # the background and the colours of an 8x8 latent.
+    scheduler = DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",
         num_train_timesteps=1000,
+        clip_sample=False,
         set_alpha_to_one=False,
-        skip_prk_steps=True,
         steps_offset=1,
+        prediction_type="v_prediction",
+        rescale_betas_zero_snr=True,
+        timestep_spacing="trailing",
     )
     return vae, text_encoder, unet, scheduler
+
+
+def vae_scale(vae) -> int:
+    """Pixels per latent cell side: 2 per downsampling block (SD's 8)."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
 
 
 @torch.no_grad()
@@ -197,7 +213,7 @@ def fit_autoencoder(vae, pixels: torch.Tensor, objects: torch.Tensor, fit: FitSe
         x = pixels[index][window]
         weight = (1 + fit.object_weight * objects[index][:, None].float())[window]
         posterior = vae.encode(x).latent_dist
-        error = vae.decode(posterior.sample(generator)).sample - x
+        error = vae.decode(posterior.mean).sample - x
         loss = ((error.abs() + error.square()) * weight).mean() / weight.mean() + 1e-6 * posterior.kl().mean()
         loss.backward()
         opt.step()
@@ -215,18 +231,24 @@ def encode(vae, pixels: torch.Tensor) -> torch.Tensor:
     return latents * vae.config.scaling_factor
 
 
-def fit_denoiser(unet, text_encoder, scheduler, latents: torch.Tensor, tokens: torch.Tensor, fit: FitSettings):
+def fit_denoiser(
+    unet, text_encoder, scheduler, latents: torch.Tensor, coverage: torch.Tensor, tokens: torch.Tensor, fit: FitSettings
+):
     """Fit text encoder and UNet jointly on noised latents; returns their exponential moving averages.
 
-    ``latents`` holds the images then their mirror images, ``tokens`` one caption per image plus
-    the empty caption last.
+    ``latents`` holds the images then their mirror images, ``coverage`` the share of each latent
+    cell the objects cover (N, 1, h, w), ``tokens`` one caption per image plus the empty caption last.
+    The noisiest steps are drawn more often and the object's cells weigh more: colour and shape are
+    decided at high noise and sit in a few of the 64 cells, while the background's texture fills the rest.
     """
     from diffusers import DDPMScheduler
 
     noise_schedule = DDPMScheduler.from_config(scheduler.config)
     alphas = noise_schedule.alphas_cumprod
     snr = alphas / (1 - alphas)
-    weights = torch.clamp(snr, max=fit.min_snr) / snr  # Min-SNR-gamma for epsilon prediction
+    # Min-SNR-gamma for v-prediction, kept at full weight at the noisiest steps (zero SNR at the last one):
+    # they decide layout, shape and colour.
+    weights = torch.clamp(fit.min_snr / (snr + 1), max=1.0)
     images = len(tokens) - 1
     generator = torch.Generator().manual_seed(4)
     live = torch.nn.ModuleList([unet, text_encoder])
@@ -245,10 +267,14 @@ def fit_denoiser(unet, text_encoder, scheduler, latents: torch.Tensor, tokens: t
         caption[torch.rand(fit.unet_batch, generator=generator) < UNCONDITIONAL] = images
         x0 = latents[index]
         noise = torch.randn(x0.shape, generator=generator)
-        t = torch.randint(0, len(alphas), (fit.unet_batch,), generator=generator)
+        u = torch.rand(fit.unet_batch, generator=generator)
+        t = ((1 - (1 - u).square()) * len(alphas)).long().clamp(max=len(alphas) - 1)  # density rising to t = T
         hidden = text_encoder(tokens[caption])[0]
         predicted = unet(noise_schedule.add_noise(x0, noise, t), t, hidden).sample
-        loss = (F.mse_loss(predicted, noise, reduction="none").mean(dim=(1, 2, 3)) * weights[t]).mean()
+        target = noise_schedule.get_velocity(x0, noise, t)
+        cell = 1 + fit.latent_object_weight * coverage[index]
+        error = (F.mse_loss(predicted, target, reduction="none") * cell).mean(dim=(1, 2, 3)) / cell.mean(dim=(1, 2, 3))
+        loss = (error * weights[t]).mean()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()

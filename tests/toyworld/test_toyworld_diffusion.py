@@ -17,10 +17,10 @@ from synclr_ray.toyworld.judge import JUDGED, fit_judge
 from synclr_ray.toyworld.language import describe, named_attributes
 
 SMALL_FIT = FitSettings(images=16, vae_steps=2, vae_batch=4, unet_steps=2, unet_batch=4)
-# The prompt-following checks of issue 16, which the current fit does not pass yet.
+# The prompt-following check of issue 16 that the current fit does not pass yet.
 NOT_YET = pytest.mark.xfail(
     strict=True,
-    reason="issue 16 not done: the v2 fit draws most colours but not purple, and blobs, not shapes (see README)",
+    reason="issue 16 not done: the v4 fit draws the prompted colour, but blobs, not shapes (see README)",
 )
 
 
@@ -65,7 +65,6 @@ def test_the_build_is_deterministic(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@NOT_YET
 def test_the_object_takes_the_colour_the_caption_names() -> None:
     prompts = [f"A large {colour} {shape} against a grey wall." for colour in COLOURS for shape in ("circle", "square")]
     seen = []
