@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 import ray
-from ray.data import DataContext
+from ray.data import DataContext, ExecutionOptions
 
 from synclr_ray.config.ray import RayConfig
 
@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 
 # Ray's reserved node label that separates generation and training nodes on a cluster.
 SUBCLUSTER_LABEL = "ray-subcluster"
+# Per-row bookkeeping between the generator pools (post-processing, metering, write-through) is light: a whole
+# core each would leave Ray Data no budget beside the pools on a node sized for its generators, and stall it.
+BOOKKEEPING_CPUS = 0.25
 
 
 def init_ray(cfg: RayConfig, **kwargs: Any) -> None:
@@ -41,3 +44,18 @@ def init_ray(cfg: RayConfig, **kwargs: Any) -> None:
 def label_selector(label: str | None) -> dict[str, str] | None:
     """Node label selector pinning a stage to one ``ray-subcluster`` group (None: anywhere)."""
     return {SUBCLUSTER_LABEL: label} if label else None
+
+
+def data_options(label: str | None, **options: Any) -> ExecutionOptions:
+    """Ray Data execution options that run a dataset's tasks and actors in one ``ray-subcluster`` group.
+
+    Ray Data 2.60 budgets an execution from the nodes of the group its ``label_selector`` names, and an
+    execution without one from the unlabelled nodes alone: on a cluster whose workers all carry a group
+    label (cluster/aws.yaml, whose head has no CPUs), an unscoped dataset gets no budget and stalls.
+    """
+    return ExecutionOptions(label_selector=label_selector(label), **options)
+
+
+def run_data_in(label: str | None) -> None:
+    """Scope the Ray Data executions this process starts from now on to one ``ray-subcluster`` group."""
+    DataContext.get_current().execution_options.label_selector = label_selector(label)

@@ -35,6 +35,7 @@ from ray.data.block import BlockMetadata
 from synclr_ray import rows, storage
 from synclr_ray.captions.prompts import PromptPlanner
 from synclr_ray.captions.stage import CaptionStage, prepare_backgrounds, prompt_planner
+from synclr_ray.cluster import BOOKKEEPING_CPUS
 from synclr_ray.config import Config
 from synclr_ray.images.stage import ImageStage
 from synclr_ray.leases import holds_lease
@@ -43,7 +44,6 @@ from synclr_ray.train.stage import PROBE_FILE, export_checkpoint, fit, stop_step
 
 log = logging.getLogger(__name__)
 
-BOOKKEEPING_CPUS = 0.25  # metering and write-through are I/O: no whole core each
 MAX_READ_TASKS = 10_000  # a longer stream plans more prompts per read task rather than more tasks
 ADMIT_POLL_S = 0.2
 
@@ -286,7 +286,8 @@ def run_pipeline(cfg: Config, root: str, steps: int | None = None) -> dict[str, 
     started = time.perf_counter()
     last = stop_step(cfg, steps)
     try:
-        result = fit(cfg, stream_dataset(cfg, root, control, last), run.train, last, stream=control)
+        dataset = stream_dataset(cfg, root, control, last)
+        result = fit(cfg, dataset, run.train, last, stream=control, data_label=cfg.ray.generation_label)
         progress = ray.get(control.report.remote())
     finally:
         ray.kill(control)

@@ -7,8 +7,9 @@ import tempfile
 
 import pytest
 import ray
+from ray.data import DataContext
 
-from synclr_ray.cluster import init_ray, label_selector
+from synclr_ray.cluster import data_options, init_ray, label_selector, run_data_in
 from synclr_ray.config import load_config
 
 
@@ -25,6 +26,19 @@ def test_label_selector():
 
 
 @pytest.mark.slow  # starts a second local Ray cluster with its dashboard: ~15-60 s
+def test_data_executions_are_scoped_to_one_subcluster_group():
+    # Ray Data budgets an execution from the nodes of the group its label_selector names (unlabelled ones without).
+    options = data_options("data", preserve_order=True)
+    assert options.label_selector == {"ray-subcluster": "data"} and options.preserve_order
+    assert data_options(None).label_selector is None
+    try:
+        run_data_in("training")
+        assert DataContext.get_current().execution_options.label_selector == {"ray-subcluster": "training"}
+    finally:
+        run_data_in(None)
+    assert DataContext.get_current().execution_options.label_selector is None
+
+
 def test_a_local_cluster_serves_the_dashboard_and_logs_its_url():
     # In a child process of its own: this session's cluster runs without a dashboard.
     temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths are limited to 107 bytes

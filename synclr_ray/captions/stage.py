@@ -27,6 +27,7 @@ from synclr_ray.captions.concepts import load_catalog
 from synclr_ray.captions.engines import generate
 from synclr_ray.captions.postprocess import STATUSES, dedup_key, mark_captions
 from synclr_ray.captions.prompts import PromptPlanner
+from synclr_ray.cluster import BOOKKEEPING_CPUS, run_data_in
 from synclr_ray.config import Config
 from synclr_ray.leases import holds_lease
 from synclr_ray.runroot import RunRoot, save_config
@@ -60,11 +61,13 @@ class CaptionStage:
         """Engine output with the cleaned ``caption``, its post-processing ``status`` and dedup ``key``."""
         c = self.cfg.captions
         generated = generate(prompts, self.cfg, rows.PROMPT_SCHEMA.names)
-        return generated.map_batches(mark_captions, fn_kwargs={"min_words": c.min_words, "max_words": c.max_words})
+        return generated.map_batches(
+            mark_captions, fn_kwargs={"min_words": c.min_words, "max_words": c.max_words}, num_cpus=BOOKKEEPING_CPUS
+        )
 
     def __call__(self, prompts: Dataset) -> Dataset:
         return self.marked(prompts).map_batches(_ok_rows, fn_kwargs={"schema": rows.CAPTION_SCHEMA},
-                                                batch_format="pyarrow")  # fmt: skip
+                                                batch_format="pyarrow", num_cpus=BOOKKEEPING_CPUS)  # fmt: skip
 
 
 def _ok_rows(batch: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -270,6 +273,7 @@ def run_captions(cfg: Config, root: str, num_captions: int | None = None) -> dic
     after its files are written; a rerun deletes uncommitted files and plans the next rounds from
     where the last commit stopped, so no caption is lost or written twice.
     """
+    run_data_in(cfg.ray.generation_label)
     target = num_captions or cfg.captions.num_captions
     out = RunRoot(root).captions
     rounds = _committed_rounds(out, cfg)  # refuses an old layout, or an output made with another seed or model

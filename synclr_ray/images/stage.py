@@ -16,7 +16,7 @@ import ray
 import yaml
 
 from synclr_ray import rows, storage
-from synclr_ray.cluster import label_selector
+from synclr_ray.cluster import label_selector, run_data_in
 from synclr_ray.config import Config
 from synclr_ray.images import shards
 from synclr_ray.images.engine import ImageGenerator
@@ -116,6 +116,7 @@ def run_images(cfg: Config, root: str, captions_uri: str | None = None) -> dict[
     Resumable and idempotent: only units without a committed shard are drawn; the manifest is
     rewritten from the commit log. Returns the manifest.
     """
+    run_data_in(cfg.ray.generation_label)
     # Actors run in other working directories: hand them absolute paths.
     run = RunRoot(root)
     captions_uri = captions_uri or run.captions

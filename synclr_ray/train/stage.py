@@ -13,12 +13,11 @@ from typing import Any
 import ray
 import ray.data
 from ray.actor import ActorHandle
-from ray.data import ExecutionOptions
 from ray.train import Checkpoint, CheckpointConfig, DataConfig, FailureConfig, Result, RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
 from synclr_ray import exports, rows, storage
-from synclr_ray.cluster import label_selector
+from synclr_ray.cluster import data_options, label_selector
 from synclr_ray.config import Config
 from synclr_ray.encoder import WEIGHTS_FILE, export_encoder
 from synclr_ray.leases import holds_lease
@@ -54,6 +53,7 @@ def fit(
     steps: int | None = None,
     stream: Any = None,
     epoch_clock: ActorHandle | None = None,
+    data_label: str | None = None,
 ) -> Result:
     """Train on any Ray Dataset of image rows (`rows.TRAINING_COLUMNS` of `rows.IMAGE_SCHEMA`).
 
@@ -67,7 +67,8 @@ def fit(
     resume at. A generation stream is read once: ``stream`` is the actor that steers it (see
     synclr_ray/pipeline.py), a checkpoint records the stream position (`train.position`), and rank 0
     hands it to ``stream.resume_at(position)`` before any rank reads and reports each trained batch's
-    last row key to ``stream.trained(key)``.
+    last row key to ``stream.trained(key)``. ``data_label`` is the ``ray-subcluster`` group whose nodes run
+    the dataset's own tasks and actors (`cluster.data_options`).
     """
     tcfg = cfg.train
     last_step = stop_step(cfg, steps)
@@ -77,7 +78,7 @@ def fit(
     filesystem, path = storage.filesystem(storage_uri)
     parent, name = path.rstrip("/").rsplit("/", 1)
     # A deterministic row order makes the data position in a checkpoint mean the same rows on resume.
-    execution = ExecutionOptions(preserve_order=True)
+    execution = data_options(data_label, preserve_order=True)
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
@@ -159,7 +160,7 @@ def run_pretrain(cfg: Config, root: str, images_uri: str | None = None, steps: i
     ROOT/train; export to ROOT/export."""
     run = RunRoot(root)
     dataset, clock = read_image_rows(images_uri or run.images, cfg.seed, cfg.train.shuffle_window)
-    result = fit(cfg, dataset, run.train, steps, epoch_clock=clock)
+    result = fit(cfg, dataset, run.train, steps, epoch_clock=clock, data_label=cfg.ray.training_label)
     if result.checkpoint is None:
         raise RuntimeError(f"training under {run.train} produced no checkpoint")
     state, version = export_checkpoint(cfg, result.checkpoint, run.export, storage.join(run.eval, PROBE_FILE))
