@@ -14,9 +14,10 @@ log = logging.getLogger(__name__)
 
 # Ray's reserved node label that separates generation and training nodes on a cluster.
 SUBCLUSTER_LABEL = "ray-subcluster"
-# Per-row bookkeeping between the generator pools (post-processing, metering, write-through) is light: a whole
-# core each would leave Ray Data no budget beside the pools on a node sized for its generators, and stall it.
-BOOKKEEPING_CPUS = 0.25
+# Per-row bookkeeping between the generator pools (post-processing, metering, write-through) is light, so it
+# reserves no CPU and a cap bounds it instead: Ray Data shares a group's CPUs out by reservation, and on a node
+# sized for its generators a bookkeeping operator's share fell below even a quarter core, stalling the stream.
+BOOKKEEPING: dict[str, Any] = {"num_cpus": 0, "concurrency": 2}
 
 
 def init_ray(cfg: RayConfig, **kwargs: Any) -> None:

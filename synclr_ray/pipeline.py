@@ -35,7 +35,7 @@ from ray.data.block import BlockMetadata
 from synclr_ray import rows, storage
 from synclr_ray.captions.prompts import PromptPlanner
 from synclr_ray.captions.stage import CaptionStage, prepare_backgrounds, prompt_planner
-from synclr_ray.cluster import BOOKKEEPING_CPUS
+from synclr_ray.cluster import BOOKKEEPING
 from synclr_ray.config import Config
 from synclr_ray.images.stage import ImageStage
 from synclr_ray.leases import holds_lease
@@ -261,15 +261,16 @@ def stream_dataset(cfg: Config, root: str, control: Any, steps: int) -> Dataset:
     cycle = cfg.pipeline.caption_cycle
     source = PromptSource(prompt_planner(cfg, prepare_backgrounds(cfg, root)), control, cycle,
                           stream_length(cfg, steps), captions.block_rows)  # fmt: skip
-    bookkeeping = {"batch_format": "pyarrow", "num_cpus": BOOKKEEPING_CPUS}
-    # One read task at a time: a block waiting for admission holds a fraction of a CPU, not one per block.
-    prompts = ray.data.read_datasource(source, num_cpus=BOOKKEEPING_CPUS, concurrency=1)
+    bookkeeping = {"batch_format": "pyarrow", **BOOKKEEPING}
+    # One read task at a time: a block waits there for admission.
+    prompts = ray.data.read_datasource(source, num_cpus=BOOKKEEPING["num_cpus"], concurrency=1)
     drawn = captions(prompts).map_batches(_metered, fn_args=("captions", control), **bookkeeping)
     images = ImageStage(cfg)(drawn).map_batches(_metered, fn_args=("images", control), **bookkeeping)
     if not cfg.pipeline.write_through:
         return images
     return images.map_batches(StreamWriter, fn_constructor_args=(RunRoot(root).stream, control, cycle),
-                              compute=ActorPoolStrategy(size=1), **bookkeeping)  # fmt: skip
+                              compute=ActorPoolStrategy(size=1), batch_format="pyarrow",
+                              num_cpus=BOOKKEEPING["num_cpus"])  # fmt: skip
 
 
 @holds_lease("train")  # the streaming run writes what `pretrain` writes: ROOT/train, ROOT/export

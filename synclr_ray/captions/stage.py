@@ -27,7 +27,7 @@ from synclr_ray.captions.concepts import load_catalog
 from synclr_ray.captions.engines import generate
 from synclr_ray.captions.postprocess import STATUSES, dedup_key, mark_captions
 from synclr_ray.captions.prompts import PromptPlanner
-from synclr_ray.cluster import BOOKKEEPING_CPUS, run_data_in
+from synclr_ray.cluster import BOOKKEEPING, run_data_in
 from synclr_ray.config import Config
 from synclr_ray.leases import holds_lease
 from synclr_ray.runroot import RunRoot, save_config
@@ -62,12 +62,12 @@ class CaptionStage:
         c = self.cfg.captions
         generated = generate(prompts, self.cfg, rows.PROMPT_SCHEMA.names)
         return generated.map_batches(
-            mark_captions, fn_kwargs={"min_words": c.min_words, "max_words": c.max_words}, num_cpus=BOOKKEEPING_CPUS
+            mark_captions, fn_kwargs={"min_words": c.min_words, "max_words": c.max_words}, **BOOKKEEPING
         )
 
     def __call__(self, prompts: Dataset) -> Dataset:
         return self.marked(prompts).map_batches(_ok_rows, fn_kwargs={"schema": rows.CAPTION_SCHEMA},
-                                                batch_format="pyarrow", num_cpus=BOOKKEEPING_CPUS)  # fmt: skip
+                                                batch_format="pyarrow", **BOOKKEEPING)  # fmt: skip
 
 
 def _ok_rows(batch: pa.Table, schema: pa.Schema) -> pa.Table:
