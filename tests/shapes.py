@@ -14,17 +14,15 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 from filelock import FileLock
 from PIL import Image
 
-from synclr_ray import storage
+from synclr_ray import rows, storage
 from synclr_ray.segment.synthetic import draw_scene
 from synclr_ray.toyworld.catalog import SHAPES, sample_scene
 from synclr_ray.toyworld.render import render
 
-PRETRAIN_VERSION = 2  # bump when the rows or the settings below change: the cached encoder is rebuilt
+PRETRAIN_VERSION = 3  # bump when the rows or the settings below change: the cached encoder is rebuilt
 PRETRAIN = ["train.batch_captions=16", "train.steps=150", "train.checkpoint_every=150", "train.log_every=50",
             "train.cpus_per_worker=2", "train.loader_tasks=2", "ray.progress_bars=false"]  # fmt: skip
 
@@ -47,15 +45,17 @@ def write_shape_folder(uri: str, sizes: dict[str, int], size: int = 48, seed: in
 
 
 def write_shape_rows(directory: Path, num_captions: int, size: int = 64, seed: int = 0) -> Path:
-    """Image rows (``caption_id``, ``images``): each caption one random scene, rendered 4 times."""
+    """Committed image rows (`rows.IMAGE_SCHEMA`): each caption one random scene, rendered 4 times."""
     rng = np.random.default_rng(seed)
     scenes = [sample_scene(rng) for _ in range(num_captions)]
-    rows = [
-        {"caption_id": f"scene-{c:05d}", "images": [_png(render(scene, size, rng).image) for _ in range(4)]}
+    records = [
+        {"caption_id": f"scene-{c:05d}", "index": c, "epoch": 0, "caption": f"toy scene {c}", "concept": "toy scene",
+         "concept_source": "test", "template": "c -> caption", "seed": c,
+         "images": [_png(render(scene, size, rng).image) for _ in range(4)], "seeds": list(range(4)),
+         "width": size, "height": size, "generator": "test-shapes"}
         for c, scene in enumerate(scenes)
-    ]
-    directory.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), directory / "part-000.parquet")
+    ]  # fmt: skip
+    rows.write_rows(str(directory), "part-000", rows.to_table(records, rows.IMAGE_SCHEMA), rows.IMAGE_SCHEMA)
     return directory
 
 
@@ -69,8 +69,10 @@ def pretrained_shapes_export() -> str:
         if not (target / "export" / "model.safetensors").is_file():
             building = target.with_name(f"{target.name}.building")
             shutil.rmtree(building, ignore_errors=True)
-            with tempfile.TemporaryDirectory() as rows:  # storage.list_files skips paths under a hidden dir (~/.cache)
-                run_pretrain(load_config("tiny", PRETRAIN), str(building), str(write_shape_rows(Path(rows), 48)))
+            with (
+                tempfile.TemporaryDirectory() as image_rows
+            ):  # storage.list_files skips paths under a hidden dir (~/.cache)
+                run_pretrain(load_config("tiny", PRETRAIN), str(building), str(write_shape_rows(Path(image_rows), 48)))
             shutil.rmtree(target, ignore_errors=True)
             building.rename(target)
     return str(target / "export")

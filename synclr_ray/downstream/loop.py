@@ -91,6 +91,6 @@ def downstream_loop_per_worker(config: dict[str, Any]) -> None:
                            "images_per_s": window_images / elapsed, "epoch": state.epoch})  # fmt: skip
             window_start, window_images = time.perf_counter(), 0
         if state.step % tcfg.checkpoint_every == 0 or state.step == stop_step:
-            checkpoint.report({"step": state.step}, module, optimizer, state, rank)
+            checkpoint.report({"step": state.step}, module, optimizer, state, rank, run_dir)
         if state.step == stop_step:
             break

@@ -13,23 +13,25 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 
+from synclr_ray import rows
+
 SYNCLR = str(Path(sys.executable).parent / "synclr")
 CAPTIONS = 12
 SETTINGS = ["images.resolution=32", "images.store_size=32", "images.num_inference_steps=2", "images.shard_captions=2",
             "images.batch_size=2", "ray.progress_bars=false", "lease.heartbeat_s=1", "lease.stale_after_s=30"]  # fmt: skip
 
 
-def _write_captions(path: Path) -> None:
-    path.parent.mkdir(parents=True)
-    rows = [{"caption_id": f"cap-{i:04d}", "caption": f"a photo of a red fox number {i} in the snow",
-             "concept": "red fox", "concept_source": "imagenet-1k", "template": "c -> caption", "seed": i}
-            for i in range(CAPTIONS)]  # fmt: skip
-    pq.write_table(pa.Table.from_pylist(rows), path)
+def _write_captions(folder: Path) -> None:
+    """Committed caption rows (`rows.CAPTION_SCHEMA`), as the caption stage leaves them."""
+    records = [{"caption_id": f"cap-{i:04d}", "index": i, "epoch": 0, "caption": f"a photo of a red fox number {i} in the snow",
+                "concept": "red fox", "concept_source": "imagenet-1k", "template": "c -> caption", "seed": i}
+               for i in range(CAPTIONS)]  # fmt: skip
+    rows.write_rows(str(folder), "part-0", rows.to_table(records, rows.CAPTION_SCHEMA), rows.CAPTION_SCHEMA)
 
 
 @pytest.mark.slow  # two CLI processes and a tiny diffusion run: ~1 min
 def test_a_second_images_on_one_root_fails_naming_the_holder_and_the_first_finishes(ray_cluster, tmp_path):
-    _write_captions(tmp_path / "captions" / "part-0.parquet")
+    _write_captions(tmp_path / "captions")
     root = tmp_path / "run"
     args = [SYNCLR, "images", "--root", str(root), "--captions", str(tmp_path / "captions")]
     args += [a for setting in SETTINGS for a in ("--set", setting)]

@@ -120,3 +120,15 @@ def server(
         yield Server(base, f"{base}/secure", TOKEN, encoder, files_url, files_dir)
     finally:
         serve.shutdown()
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Shut Serve down after this folder's last test: a "package" fixture in a folder without ``__init__.py``
+    lives for the whole session, and its apps would hold the route prefixes later tests (the demo) deploy at."""
+    here = Path(__file__).parent
+    if nextitem is None or here not in Path(nextitem.path).parents:
+        import ray
+        from ray import serve
+
+        if ray.is_initialized():
+            serve.shutdown()
