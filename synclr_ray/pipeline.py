@@ -128,10 +128,10 @@ class StreamControl:
         self.captioned = {p for p in self.captioned if p >= self.trained_to}
 
     def admit(self, start: int, stop: int) -> bool:
-        """May the source plan positions ``[start, stop)`` now? Captions not trained yet, and positions
-        planned but not captioned yet (each may become a row), must stay under the in-flight limit."""
+        """May the source plan positions ``[start, stop)`` now? Captions not trained yet, positions planned
+        but not captioned yet (each may become a row) and the new block must stay within the in-flight limit."""
         ahead = len(self.captioned) + max(0, self.admitted_to - self.resolved_to)
-        if ahead >= self.in_flight:
+        if ahead + (stop - start) > self.in_flight:
             return False
         self.admitted_to = max(self.admitted_to, stop)
         return True
@@ -159,10 +159,11 @@ class StreamControl:
             self.captioned.update(p for p in positions if p >= self.trained_to)
 
     def report(self) -> dict[str, Any]:
-        """Rows that left each stage and their rate since the run started, and the plan executions."""
+        """Rows that left each stage and their rate since the run started, the plan executions, and the
+        stream position the last attempt generated from."""
         stages = {stage: {"rows": n, "rows_per_s": n / max(self.last[stage] - self.started, 1e-3)}
                   for stage, n in self.rows.items()}  # fmt: skip
-        return {"stages": stages, "executions": self.executions}
+        return {"stages": stages, "executions": self.executions, "generated_from": self.plan["generate_from"]}
 
 
 class PromptSource(Datasource):

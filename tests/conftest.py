@@ -195,8 +195,8 @@ def random_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def shapes_encoder(ray_cluster: None) -> str:
-    """A tiny SynCLR export pretrained on procedural shapes (tests/shapes.py), built once per machine."""
+def toy_encoder(ray_cluster: None) -> str:
+    """A tiny SynCLR export pretrained on toy-world colour-shape captions (tests/shapes.py), built once per machine."""
     from shapes import pretrained_shapes_export
 
     return pretrained_shapes_export()

@@ -23,7 +23,7 @@ def random_like(export: str, directory: str, seed: int = 0) -> str:
     from synclr_ray.eval.baseline import random_baseline
 
     encoder = load_encoder(export)
-    config = json.loads((Path(export) / "config.json").read_text())
+    config = json.loads((Path(encoder.info["id"]) / "config.json").read_text())  # the version loaded
     return export_encoder(
         random_baseline(encoder, seed).model, directory, image_size=encoder.info["image_size"],
         model_args=config.get("model_args"),

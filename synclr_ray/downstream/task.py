@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from timm.scheduler.scheduler import Scheduler
 
+from synclr_ray import exports
 from synclr_ray.config import Config
 from synclr_ray.config.downstream import DownstreamTrainConfig
 from synclr_ray.downstream.batches import Augment
@@ -15,13 +16,14 @@ from synclr_ray.downstream.batches import Augment
 class DownstreamTask(ABC):
     """A picklable description of one run, rebuilt identically on every rank and in every evaluation actor.
 
-    ``export_uri`` is the encoder export (local or s3://); ``info`` its `load_encoder` description
-    (image size, mean, std), read once on the driver.
+    ``export_uri`` is the encoder export (local or s3://: an export root, a version or a plain export);
+    ``info`` its `load_encoder` description (image size, mean, std), read once on the driver.
     """
 
     def __init__(self, cfg: Config, export_uri: str, info: dict[str, Any], num_classes: int) -> None:
         self.cfg = cfg
-        self.export_uri = export_uri
+        # One version for the whole run: a resumed run keeps its weights when the root's `latest` moves on.
+        self.export_uri = exports.resolve(export_uri)
         self.info = info
         self.num_classes = num_classes
 

@@ -36,6 +36,11 @@ def fit_task(task: DownstreamTask, train_rows: ray.data.Dataset, run_dir: str, s
 
     Returns the checkpoint at the stop step. Raises the training error after ``max_failures`` restarts.
     """
+    # Ray Train executes a lazy dataset again at every epoch; the rows' global shuffle is an all-to-all
+    # that holds every row in the object store anyway, so keep its output for the whole run instead
+    # (re-running it cost seconds per epoch, more than the steps of a small set).
+    train_rows.context.execution_options.preserve_order = True  # the order a checkpoint's data position means
+    train_rows = train_rows.materialize()
     tcfg = task.section
     stop = stop_step(task, steps)
     save_config(task.cfg, run_dir)

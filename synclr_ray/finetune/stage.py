@@ -3,6 +3,7 @@
 import logging
 
 from synclr_ray import storage
+from synclr_ray.cluster import run_data_in
 from synclr_ray.config import Config
 from synclr_ray.downstream.trainer import fit_task, predict
 from synclr_ray.encoder import load_encoder
@@ -22,6 +23,7 @@ def run_finetune(cfg: Config, encoder_uri: str, dataset: str, out: str, steps: i
     Trains on ``train/`` and reports on ``test/`` (else ``val/``): top-1 and mean per-class accuracy of
     the fine-tuned model and of its EMA.
     """
+    run_data_in(cfg.ray.training_label)  # its datasets (ingest, shuffle, scoring) run on the training nodes
     info = load_encoder(encoder_uri).info  # fails fast, before any Ray work, on a bad export
     data = load_dataset(dataset)
     task = FinetuneTask(cfg, encoder_uri, info, num_classes=len(data.classes))

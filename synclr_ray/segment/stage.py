@@ -5,6 +5,7 @@ import logging
 import numpy as np
 
 from synclr_ray import storage
+from synclr_ray.cluster import run_data_in
 from synclr_ray.config import Config
 from synclr_ray.downstream.trainer import fit_task, predict
 from synclr_ray.encoder import load_encoder
@@ -20,6 +21,7 @@ RESULT_FILE = "result.json"
 
 def run_segment(cfg: Config, encoder_uri: str, dataset: str, out: str, steps: int | None = None) -> dict:
     """Train into ``out/train`` (resumes from its latest checkpoint), score ``validation/``, write ``out/result.json``."""
+    run_data_in(cfg.ray.training_label)  # its datasets (ingest, shuffle, scoring) run on the training nodes
     encoder = load_encoder(encoder_uri)  # fails fast, before any Ray work, on a bad export
     info = {**encoder.info, "depth": len(encoder.model.blocks)}
     data = ade_layout(dataset)

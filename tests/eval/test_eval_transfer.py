@@ -2,30 +2,30 @@ import json
 
 import pytest
 from PIL import Image
-from shapes import write_shape_folder
+from shapes import write_toy_folder
 from typer.testing import CliRunner
 
 from synclr_ray.cli import app
 
 
 @pytest.mark.slow
-def test_suite_puts_the_shapes_encoder_above_random_init_and_reuses_finished_datasets(
-    shapes_encoder, tiny_export, tmp_path
-):
-    shapes = write_shape_folder(str(tmp_path / "shapes"), {"train": 24, "test": 12}, seed=1)
+def test_suite_puts_the_toy_encoder_above_random_init_and_reuses_finished_datasets(toy_encoder, tiny_export, tmp_path):
+    colours = write_toy_folder(str(tmp_path / "colours"), "colour", {"train": 24, "test": 12}, seed=1)
     out = tmp_path / "suite"
-    args = ["transfer", "-e", shapes_encoder, "--compare", f"local-dir:{tiny_export}", "-o", str(out),
-            "-s", f"transfer.datasets=[{{name: digits}}, {{name: shapes, uri: '{shapes}', metric: mean_per_class}}]",
+    args = ["transfer", "-e", toy_encoder, "--compare", f"local-dir:{tiny_export}", "-o", str(out),
+            "-s", f"transfer.datasets=[{{name: digits}}, {{name: colours, uri: '{colours}', metric: mean_per_class}}]",
             "-s", "eval.probe_cs=[0.01, 0.1, 1.0, 10.0]", "-s", "ray.progress_bars=false"]  # fmt: skip
     first = CliRunner().invoke(app, args, catch_exceptions=False)
     assert first.exit_code == 0, first.output
     table = json.loads((out / "transfer.json").read_text())
     assert list(table["models"].values()) == ["encoder", "random-init", f"local-dir:{tiny_export}"]
     rows = {row["dataset"]: row for row in table["rows"]}
-    assert rows["shapes"]["metric"] == "mean_per_class" and rows["digits"]["split"] == "test"
-    shapes_row = rows["shapes"]["values"]
-    print(f"shapes, mean per-class: pretrained {shapes_row['encoder']:.3f}, random init {shapes_row['baseline']:.3f}")
-    assert shapes_row["encoder"] >= shapes_row["baseline"] + 0.1
+    assert rows["colours"]["metric"] == "mean_per_class" and rows["digits"]["split"] == "test"
+    colours_row = rows["colours"]["values"]
+    print(
+        f"object colour, mean per-class: pretrained {colours_row['encoder']:.3f}, random init {colours_row['baseline']:.3f}"
+    )
+    assert colours_row["encoder"] >= colours_row["baseline"] + 0.1
     assert "| **average** |" in (out / "transfer.md").read_text() and Image.open(out / "transfer.png").format == "PNG"
 
     done = {p.name: p.stat().st_mtime_ns for p in (out / "datasets").iterdir()}

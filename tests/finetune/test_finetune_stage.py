@@ -4,7 +4,7 @@ import pytest
 import torch
 from exports import random_like
 from safetensors.torch import load, load_file
-from shapes import write_shape_folder
+from shapes import write_toy_folder
 from typer.testing import CliRunner
 
 from synclr_ray import storage
@@ -25,7 +25,7 @@ def _final_weights(train_uri: str) -> dict[str, torch.Tensor]:
 
 @pytest.mark.slow
 def test_resumed_finetune_on_s3_equals_a_straight_run(ray_cluster, random_encoder, tmp_path, s3_bucket):
-    data = write_shape_folder(str(tmp_path / "shapes"), {"train": 4, "test": 2}, size=40)  # 6 shapes
+    data = write_toy_folder(str(tmp_path / "shapes"), "shape", {"train": 4, "test": 2}, size=40)  # 6 shapes
     straight = run_finetune(load_config("tiny", SMALL), random_encoder, data, str(tmp_path / "straight"))
 
     out = f"{s3_bucket}/finetune"
@@ -51,14 +51,14 @@ def test_resumed_finetune_on_s3_equals_a_straight_run(ray_cluster, random_encode
 
 
 @pytest.mark.slow
-def test_finetuning_the_shapes_encoder_beats_finetuning_random_init(ray_cluster, shapes_encoder, tmp_path):
-    data = write_shape_folder(str(tmp_path / "shapes"), {"train": 24, "test": 16}, seed=2)
+def test_finetuning_the_toy_encoder_beats_finetuning_random_init(ray_cluster, toy_encoder, tmp_path):
+    data = write_toy_folder(str(tmp_path / "colours"), "colour", {"train": 24, "test": 16}, seed=2)
     learn = ["finetune.steps=30", "finetune.batch_size=24", "finetune.warmup_steps=5", "finetune.checkpoint_every=30",
              "finetune.ema_decay=0", "eval.batch_size=48", "ray.progress_bars=false"]  # fmt: skip
-    baseline = random_like(shapes_encoder, str(tmp_path / "random-init"))
+    baseline = random_like(toy_encoder, str(tmp_path / "random-init"))
     top1 = {
         name: run_finetune(load_config("tiny", learn), export, data, str(tmp_path / name))["models"]["model"]["top1"]
-        for name, export in (("pretrained", shapes_encoder), ("random-init", baseline))
+        for name, export in (("pretrained", toy_encoder), ("random-init", baseline))
     }
-    print(f"shapes top-1 after 30 fine-tuning steps: {top1}")
+    print(f"object colour top-1 after 30 fine-tuning steps: {top1}")
     assert top1["pretrained"] >= top1["random-init"] + 0.1

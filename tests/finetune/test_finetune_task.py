@@ -1,10 +1,13 @@
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from exports import random_export
 from PIL import Image
 
+from synclr_ray import exports
 from synclr_ray.config import load_config
 from synclr_ray.downstream.optim import layer_decay_groups
 from synclr_ray.encoder import load_encoder
@@ -36,6 +39,17 @@ def test_model_starts_from_the_export_with_a_new_head_and_stochastic_depth(rando
     assert module.model.blocks[-1].drop_path1.drop_prob == pytest.approx(0.2)
     assert module.ema is not None and not any(p.requires_grad for p in module.ema.parameters())
     assert _task(random_encoder, "finetune.ema_decay=0").build().ema is None
+
+
+def test_an_export_root_is_pinned_to_its_latest_version(random_encoder, tmp_path):
+    root = str(tmp_path / "export")
+    first = exports.publish(Path(random_encoder), root, step=1)
+    task = _task(root)
+    random_export(str(tmp_path / "other"), seed=7)
+    exports.publish(tmp_path / "other", root, step=2)  # `latest` moves on; the task keeps its version
+    assert task.export_uri == first
+    exported = load_encoder(random_encoder).model.state_dict()
+    assert all(torch.equal(task.build().model.state_dict()[name], value) for name, value in exported.items())
 
 
 def test_layer_decay_scales_rise_towards_the_head_and_cover_every_parameter_once(random_encoder):

@@ -58,14 +58,14 @@ def test_resumed_upernet_run_equals_a_straight_run(ray_cluster, random_encoder, 
 
 
 @pytest.mark.slow
-def test_linear_probe_on_the_shapes_encoder_beats_random_init(ray_cluster, shapes_encoder, tmp_path):
-    data = write_segmentation_set(str(tmp_path / "ade"), train=32, val=12, size=64, seed=5)
+def test_linear_probe_on_the_toy_encoder_beats_random_init(ray_cluster, toy_encoder, tmp_path):
+    data = write_segmentation_set(str(tmp_path / "ade"), train=32, val=12, size=64, seed=5, label="colour")
     learn = ["segment.head=linear", "segment.steps=40", "segment.batch_size=16", "segment.warmup_steps=4",
              "segment.lr=0.01", "segment.checkpoint_every=40", "eval.batch_size=12", "ray.progress_bars=false"]  # fmt: skip
-    baseline = random_like(shapes_encoder, str(tmp_path / "random-init"))
+    baseline = random_like(toy_encoder, str(tmp_path / "random-init"))
     miou = {
         name: run_segment(load_config("tiny", learn), export, data, str(tmp_path / name))["mIoU"]
-        for name, export in (("pretrained", shapes_encoder), ("random-init", baseline))
+        for name, export in (("pretrained", toy_encoder), ("random-init", baseline))
     }
-    print(f"procedural scenes, linear head mIoU after 40 steps: {miou}")
+    print(f"procedural scenes by object colour, linear head mIoU after 40 steps: {miou}")
     assert miou["pretrained"] >= miou["random-init"] + 0.05

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from synclr_ray.segment.synthetic import NUM_CLASSES, draw_scene, write_segmentation_set
-from synclr_ray.toyworld.catalog import SHAPES
+from synclr_ray.toyworld.catalog import COLOURS, SHAPES
 
 
 @pytest.fixture
@@ -29,3 +29,10 @@ def test_a_drawn_shape_is_labelled_where_it_is_drawn():
     triangle = pixels[mask == 2 + SHAPES.index("triangle")]
     assert len(triangle) > 100 and set(np.unique(mask)) == {1, 2 + SHAPES.index("triangle")}
     assert triangle.mean(0)[0] > 150 and triangle.mean(0)[1] < 90  # red where the mask says triangle
+
+
+def test_colour_labels_mark_the_same_pixels_with_the_colour_class():
+    by_shape = draw_scene(np.random.default_rng(4), 64, shape="star", colour="blue")[1]
+    image, by_colour = draw_scene(np.random.default_rng(4), 64, "colour", shape="star", colour="blue")
+    assert np.array_equal(by_colour, np.where(by_shape > 1, 2 + list(COLOURS).index("blue"), 1))
+    assert (by_colour > 1).sum() > 50

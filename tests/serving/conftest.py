@@ -122,9 +122,12 @@ def server(
         serve.shutdown()
 
 
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    """Shut Serve down after this folder's last test: a "package" fixture in a folder without ``__init__.py``
-    lives for the whole session, and its apps would hold the route prefixes later tests (the demo) deploy at."""
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Shut Serve down after this folder's last test, once its fixtures are torn down: a "package" fixture in
+    a folder without ``__init__.py`` lives for the whole session, and its apps would hold the route prefixes
+    later tests (the demo) deploy at."""
+    result = yield
     here = Path(__file__).parent
     if nextitem is None or here not in Path(nextitem.path).parents:
         import ray
@@ -132,3 +135,4 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
         if ray.is_initialized():
             serve.shutdown()
+    return result
