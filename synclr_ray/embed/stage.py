@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 import ray
 
 from synclr_ray import storage
-from synclr_ray.cluster import init_ray
+from synclr_ray.cluster import init_ray, run_data_in
 from synclr_ray.config import Config
 from synclr_ray.config.embed import EmbedConfig
 from synclr_ray.embed.units import Unit, plan_digest, plan_units, read_unit
@@ -172,6 +172,7 @@ def run_embed_dataset(cfg: Config, encoder: str, input_uri: str, out: str) -> di
 
     Resumable and idempotent: only units without a shard are embedded.
     """
+    run_data_in(cfg.ray.training_label)  # its datasets run on the training nodes (encoder inference)
     ecfg = cfg.embed
     info = load_encoder(encoder).info  # fails fast on a bad export; actors load this same version
     out = storage.join(out) if storage.is_remote(out) else storage.filesystem(out)[1]

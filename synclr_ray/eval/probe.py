@@ -5,6 +5,7 @@ import logging
 import numpy as np
 
 from synclr_ray import storage
+from synclr_ray.cluster import run_data_in
 from synclr_ray.config import Config
 from synclr_ray.config.eval import EvalConfig
 from synclr_ray.encoder import load_encoder
@@ -36,6 +37,7 @@ def evaluate(features: Features, cfg: EvalConfig, seed: int) -> dict[str, dict]:
 
 def run_probe(encoder_uri: str, dataset: str, cfg: Config, json_out: str | None = None) -> dict:
     """Extract features of ``encoder_uri`` and its baseline on ``dataset``, probe both, optionally write JSON."""
+    run_data_in(cfg.ray.training_label)  # its datasets run on the training nodes (encoder inference)
     info = load_encoder(encoder_uri).info  # fails fast, before any Ray work, on a bad export
     data = load_dataset(dataset)
     # The version resolved above (not ROOT/export again): every actor loads the same weights.

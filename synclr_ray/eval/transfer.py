@@ -10,6 +10,7 @@ computes the datasets still missing.
 import logging
 
 from synclr_ray import storage
+from synclr_ray.cluster import run_data_in
 from synclr_ray.config import Config
 from synclr_ray.encoder import load_encoder
 from synclr_ray.eval.datasets import LabelledImages, load_dataset
@@ -29,6 +30,7 @@ def run_transfer(encoder_uri: str, cfg: Config, out: str, compare: str | None = 
 
     Every dataset is validated before any features are extracted. Returns the table (see `suite_table`).
     """
+    run_data_in(cfg.ray.training_label)  # its datasets run on the training nodes (encoder inference)
     uris = cfg.transfer.uris()
     models = {ENCODER: load_encoder(encoder_uri).info}  # fails fast, before any Ray work, on a bad export
     if compare is not None:
