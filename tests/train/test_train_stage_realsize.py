@@ -11,8 +11,6 @@ import socket
 from pathlib import Path
 
 import httpx
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import ray
 import torch
@@ -20,6 +18,7 @@ from gratings import caption_images, encode
 from realsize_meter import measured, safetensors_params
 from safetensors import safe_open
 
+from synclr_ray import rows
 from synclr_ray.config import load_config
 from synclr_ray.encoder import load_encoder
 from synclr_ray.train.objective import SynCLR
@@ -37,9 +36,12 @@ PROTOTYPES = "student.ibot_head.last_layer.parametrizations.weight.original1"
 
 
 def _one_caption_two_images(directory: Path) -> bytes:
+    """One committed image row (`rows.IMAGE_SCHEMA`) of 2 images; returns the first image's bytes."""
     images = [encode(image) for image in caption_images(1, size=STORED_SIZE, per_caption=2)[0]]
-    directory.mkdir(parents=True)
-    pq.write_table(pa.Table.from_pylist([{"caption_id": "c0", "images": images}]), directory / "part-0.parquet")
+    record = {"caption_id": "c0", "index": 0, "epoch": 0, "caption": "a grating", "concept": "grating",
+              "concept_source": "test", "template": "c -> caption", "seed": 0, "images": images, "seeds": [0, 1],
+              "width": STORED_SIZE, "height": STORED_SIZE, "generator": "test-gratings"}  # fmt: skip
+    rows.write_rows(str(directory), "part-0", rows.to_table([record], rows.IMAGE_SCHEMA), rows.IMAGE_SCHEMA)
     return images[0]
 
 
@@ -99,7 +101,7 @@ def test_vitl14_step_with_98px_local_crops(ray_cluster, tmp_path, capsys):
     assert (cfg.train.crops.global_size, cfg.train.crops.local_size, cfg.train.crops.num_local) == (224, 98, 4)
     root = tmp_path / "run"
     _one_caption_two_images(root / "images")
-    dataset = ray.data.read_parquet(str(root / "images"))
+    dataset = ray.data.read_parquet(rows.committed_files(str(root / "images"), "image rows", "written above"))
     with measured("train paper-vitl14: one step of 1 caption x 2 images", _synclr_params(cfg), capsys):
         result = fit(cfg, dataset, str(root / "train"), steps=1)
 
