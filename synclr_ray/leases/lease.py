@@ -129,6 +129,7 @@ class StageLease:
         self._state = threading.Lock()  # orders "work finished" against "lease lost, interrupt the work"
         self._interrupt = False
         self._previous_sigterm: Any = None
+        self._previous_sigint: Any = None
 
     def __enter__(self) -> "StageLease":
         self.acquire()
@@ -138,6 +139,9 @@ class StageLease:
             self._interrupt = True
             # A plain SIGTERM (`ray job stop`, kill) would skip the release; as SystemExit it runs __exit__.
             self._previous_sigterm = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+            # A lost lease interrupts the work with SIGINT: make sure it raises KeyboardInterrupt whatever
+            # handler a library installed before (one that swallows SIGINT would let the work run on).
+            self._previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
@@ -147,6 +151,8 @@ class StageLease:
             self._thread.join()
         if self._previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
+        if self._previous_sigint is not None:
+            signal.signal(signal.SIGINT, self._previous_sigint)
         if self._lost is not None:
             raise LeaseLostError(self._lost) from None
         self.release()

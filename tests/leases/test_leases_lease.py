@@ -1,5 +1,6 @@
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -97,6 +98,25 @@ def test_a_holder_whose_lease_was_taken_stops_with_the_takers_name(root):
             time.sleep(30)  # interrupted by the heartbeat that finds the lease gone
     assert time.monotonic() - started < 10
     assert _holder(root)["user"] == "bob"  # the taker's lease is left alone
+
+
+def test_a_lost_lease_stops_the_work_even_under_a_sigint_handler_that_swallows_it(tmp_path):
+    root = str(tmp_path)
+    store = conditional_store(lease_uri(root, "images"))
+    previous = signal.signal(
+        signal.SIGINT, lambda signum, frame: None
+    )  # a handler that swallows, as some libraries install
+    try:
+        started = time.monotonic()
+        with pytest.raises(LeaseLostError, match="taken over"):
+            with StageLease(root, "images", FAST):
+                content, version = store.read()
+                store.replace(json.dumps({**json.loads(content), "user": "bob"}).encode(), version)
+                time.sleep(30)
+        assert time.monotonic() - started < 10
+        assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # the handler is restored
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_holds_lease_wraps_a_stage_runner(tmp_path):
