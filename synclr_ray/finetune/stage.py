@@ -26,7 +26,7 @@ def run_finetune(cfg: Config, encoder_uri: str, dataset: str, out: str, steps: i
     run_data_in(cfg.ray.training_label)  # its datasets (ingest, shuffle, scoring) run on the training nodes
     info = load_encoder(encoder_uri).info  # fails fast, before any Ray work, on a bad export
     data = load_dataset(dataset)
-    task = FinetuneTask(cfg, encoder_uri, info, num_classes=len(data.classes))
+    task = FinetuneTask(cfg, info["id"], info, num_classes=len(data.classes))  # the version loaded above
     save_config(cfg, out)
     # One global shuffle with a fixed seed (ImageFolder rows come class by class); each epoch
     # adds its own local shuffle on every rank.

@@ -25,7 +25,7 @@ def run_segment(cfg: Config, encoder_uri: str, dataset: str, out: str, steps: in
     encoder = load_encoder(encoder_uri)  # fails fast, before any Ray work, on a bad export
     info = {**encoder.info, "depth": len(encoder.model.blocks)}
     data = ade_layout(dataset)
-    task = SegmentTask(cfg, encoder_uri, info, num_classes=cfg.segment.num_classes)
+    task = SegmentTask(cfg, info["id"], info, num_classes=cfg.segment.num_classes)  # the version loaded above
     save_config(cfg, out)
     train_rows = data.rows.filter(expr="split == 'train'").random_shuffle(seed=cfg.seed)
     checkpoint = fit_task(task, train_rows, storage.join(out, "train"), steps)

@@ -62,14 +62,14 @@ def encode(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def image_rows(num_captions: int, size: int = 64, seed: int = 0) -> pa.Table:
-    """Image rows (`rows.IMAGE_SCHEMA`): one caption with its 4 encoded images per row."""
+def image_rows(num_captions: int, size: int = 64, seed: int = 0, per_caption: int = IMAGES_PER_CAPTION) -> pa.Table:
+    """Image rows (`rows.IMAGE_SCHEMA`): one caption with its ``per_caption`` encoded images per row."""
     records = [
         {"caption_id": f"cap-{c:05d}", "index": c, "epoch": 0, "caption": f"a grating number {c}",
          "concept": f"grating {c}", "concept_source": "test", "template": "c -> caption", "seed": c,
-         "images": [encode(i) for i in images], "seeds": list(range(IMAGES_PER_CAPTION)), "width": size,
+         "images": [encode(i) for i in images], "seeds": list(range(per_caption)), "width": size,
          "height": size, "generator": "test-gratings"}
-        for c, images in enumerate(caption_images(num_captions, size, seed))
+        for c, images in enumerate(caption_images(num_captions, size, seed, per_caption))
     ]  # fmt: skip
     return rows.to_table(records, rows.IMAGE_SCHEMA)
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import ray
 import torch
-from gratings import caption_images, encode
+from gratings import image_rows
 from realsize_meter import measured, safetensors_params
 from safetensors import safe_open
 
@@ -37,12 +37,9 @@ PROTOTYPES = "student.ibot_head.last_layer.parametrizations.weight.original1"
 
 def _one_caption_two_images(directory: Path) -> bytes:
     """One committed image row (`rows.IMAGE_SCHEMA`) of 2 images; returns the first image's bytes."""
-    images = [encode(image) for image in caption_images(1, size=STORED_SIZE, per_caption=2)[0]]
-    record = {"caption_id": "c0", "index": 0, "epoch": 0, "caption": "a grating", "concept": "grating",
-              "concept_source": "test", "template": "c -> caption", "seed": 0, "images": images, "seeds": [0, 1],
-              "width": STORED_SIZE, "height": STORED_SIZE, "generator": "test-gratings"}  # fmt: skip
-    rows.write_rows(str(directory), "part-0", rows.to_table([record], rows.IMAGE_SCHEMA), rows.IMAGE_SCHEMA)
-    return images[0]
+    table = image_rows(1, size=STORED_SIZE, per_caption=2)
+    rows.write_rows(str(directory), "part-0", table, rows.IMAGE_SCHEMA)
+    return table["images"][0][0].as_py()
 
 
 def _synclr_params(cfg) -> int:
