@@ -68,10 +68,14 @@ class StreamPlan:
 def rows_in_flight(cfg: Config) -> int:
     """The most rows a stream holds generated but not yet trained: the trainers' prefetched batches,
     the batch in training and the one each data iterator holds, a few batches for each generator
-    actor and a prompt block for each LLM actor. A crash generates at most these again."""
+    actor, and for each LLM actor a prompt block plus the engine batch it is still filling. A crash
+    generates at most these again."""
     trainer = (cfg.train.prefetch_batches + 2) * cfg.train.batch_captions
     images = 2 * cfg.images.batch_size * cfg.images.pool.max_size
-    return trainer + images + CaptionStage(cfg).block_rows * cfg.captions.pool.max_size
+    # An engine batch waits for captions.batch_size prompts: without room for its unfilled part, the
+    # source would wait for captions that wait for the source's next block (the demo stalled at step 20).
+    captions = (CaptionStage(cfg).block_rows + cfg.captions.batch_size) * cfg.captions.pool.max_size
+    return trainer + images + captions
 
 
 @ray.remote(num_cpus=0)

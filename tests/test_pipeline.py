@@ -12,7 +12,7 @@ import ray
 from typer.testing import CliRunner
 
 from synclr_ray import rows
-from synclr_ray.captions.stage import prompt_planner
+from synclr_ray.captions.stage import CaptionStage, prompt_planner
 from synclr_ray.cli import app
 from synclr_ray.config import load_config
 from synclr_ray.encoder import load_encoder
@@ -72,6 +72,20 @@ def test_generation_runs_ahead_of_training_by_a_bounded_number_of_rows(ray_clust
     assert admit(8) and not admit(12)  # the trainer took the 3 captions: 4 positions out, then 8
     captioned(5, 6, 11)
     assert admit(12)  # 3 captions not trained yet, every planned position captioned
+
+
+def test_the_next_block_is_admitted_while_an_engine_batch_waits_to_fill(ray_cluster):
+    # The LLM runs whole batches of captions.batch_size: a block's last prompts wait in the engine for the
+    # next block. With the trainer holding all it may, the source must still be let through (the demo's sizes).
+    cfg = load_config("tiny", ["train.batch_captions=4"])
+    block, batch = CaptionStage(cfg).block_rows, cfg.captions.batch_size
+    control = StreamControl.remote(None, None, rows_in_flight(cfg))
+    assert ray.get(control.admit.remote(0, block))
+    captioned = block - (batch - 1)
+    ray.get(control.add.remote("captions", [(0, i) for i in range(captioned)]))
+    held = (cfg.train.prefetch_batches + 2) * cfg.train.batch_captions  # prefetched, in training, in the iterator
+    ray.get(control.trained.remote([0, captioned - held - 1]))
+    assert ray.get(control.admit.remote(block, 2 * block))
 
 
 def test_the_write_through_replays_what_a_resumed_run_has_not_trained(ray_cluster, tmp_path):
