@@ -1,5 +1,6 @@
 """Linear probe on frozen features: L-BFGS logistic regression, C swept on a validation split, refit on train+val."""
 
+import copy
 import logging
 import warnings
 from collections.abc import Iterator, Sequence
@@ -61,7 +62,6 @@ def _regularisation_path(
 
     The objective is convex, so a warm start changes only how fast a fit converges: the weakly
     regularised fits, which took most of a cold sweep's time, start next to their optimum.
-    The yielded model is refitted in place at the next C: use it before advancing.
     """
     scaler = StandardScaler().fit(x)
     z = scaler.transform(x)
@@ -71,4 +71,4 @@ def _regularisation_path(
             # A capped iteration count is part of the protocol; an unconverged fit at a weak C just scores lower.
             warnings.simplefilter("ignore", ConvergenceWarning)
             classifier.set_params(C=c).fit(z, y)
-        yield c, make_pipeline(scaler, classifier)
+        yield c, make_pipeline(scaler, copy.deepcopy(classifier))  # the next C refits `classifier` in place
