@@ -22,6 +22,7 @@ import boto3
 import pytest
 
 TIERS = ("fast", "slow", "realsize", "vllm")
+pytest_plugins = ["synclr_runs", "serving_apps"]  # `synclr` as users run it; the running endpoint
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,13 +1,10 @@
-"""`synclr figures --root R`: PNGs of what the run root holds (training records, a pipeline report, probe results)."""
+"""A run root's figures: PNGs of what it holds (training records, a pipeline report, probe results)."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from PIL import Image
 
-SYNCLR = str(Path(sys.executable).parent / "synclr")
+from synclr_ray.figures import write_run_figures
 
 
 def _record(step: int) -> dict:
@@ -15,10 +12,9 @@ def _record(step: int) -> dict:
             "ibot": 1.0 / step, "lr": 1e-3, "images_per_s": 40.0 + step, "data_wait": 0.1}  # fmt: skip
 
 
-def test_figures_draws_whatever_the_root_holds(tmp_path):
+def test_run_figures_draw_whatever_the_root_holds(tmp_path):
     root = tmp_path / "run"
-    empty = subprocess.run([SYNCLR, "figures", "--root", str(root)], capture_output=True, text=True)
-    assert empty.returncode == 1 and "nothing to draw" in empty.stderr
+    assert write_run_figures(str(root)) == []
     (root / "train").mkdir(parents=True)
     (root / "train" / "metrics.jsonl").write_text("".join(json.dumps(_record(s)) + "\n" for s in (10, 20, 30)))
     pipeline = {"step": 30, "stages": {"captions": {"rows": 64, "rows_per_s": 1.5}, "images": {"rows": 64, "rows_per_s": 0.7}},
@@ -28,10 +24,9 @@ def test_figures_draws_whatever_the_root_holds(tmp_path):
     probe = {"models": {"encoder": top1, "random-init": top1}, "dataset": {"name": "digits"}, "split": "test"}
     (root / "eval").mkdir()
     (root / "eval" / "probe.json").write_text(json.dumps(probe))
-    drawn = subprocess.run([SYNCLR, "figures", "--root", str(root)], capture_output=True, text=True)
-    assert drawn.returncode == 0, drawn.stderr
+    drawn = write_run_figures(str(root))
     names = ["training.png", "throughput.png", "probe.png"]
-    assert drawn.stdout.split() == [str(root / "figures" / name) for name in names]
+    assert drawn == [str(root / "figures" / name) for name in names]
     for name in names:
         with Image.open(root / "figures" / name) as image:
             assert image.format == "PNG" and image.width > 300

@@ -9,11 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import ray
-from typer.testing import CliRunner
+from synclr_runs import run_synclr
 
 from synclr_ray import rows
 from synclr_ray.captions.stage import CaptionStage, prompt_planner
-from synclr_ray.cli import app
 from synclr_ray.config import load_config
 from synclr_ray.encoder import load_encoder
 from synclr_ray.pipeline import PromptSource, StreamControl, StreamPlan, StreamWriter, rows_in_flight, run_pipeline
@@ -126,8 +125,8 @@ def _pipeline_cli(root: Path, overrides: list[str], *options: str) -> dict:
         *options,
         *[a for o in overrides for a in ("--set", o)],
     ]
-    result = CliRunner().invoke(app, args, catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    result = run_synclr(*args)
+    assert result.code == 0, result.err
     return json.loads((root / "pipeline.json").read_text())
 
 

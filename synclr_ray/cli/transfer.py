@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from synclr_ray.cli.app import ConfigOption, SetOption, app, resolve_config
+from synclr_ray.cli.app import ConfigOption, SetOption, app, join_ray_for, resolve_config
 from synclr_ray.cli.eval import EncoderOption
 
 
@@ -23,6 +23,9 @@ def transfer(
     from synclr_ray.eval.table import to_markdown
     from synclr_ray.eval.transfer import TABLE_MD, run_transfer
 
-    table = run_transfer(encoder, resolve_config(config, overrides, join_ray=True), out, compare)
+    cfg = resolve_config(config, overrides)
+    cfg.transfer.uris()  # a dataset without a uri fails here, before Ray starts
+    join_ray_for(cfg)
+    table = run_transfer(encoder, cfg, out, compare)
     print(to_markdown(table), end="")
     print(f"written: {out}/{TABLE_MD} (.json, .png)")

@@ -3,7 +3,6 @@ resumable, refusing a mismatched rerun, from an ImageFolder or from Parquet on S
 
 import io
 import os
-import sys
 
 import numpy as np
 import pandas as pd
@@ -13,16 +12,7 @@ import pytest
 from PIL import Image
 
 from synclr_ray import storage
-from synclr_ray.cli import main
 from synclr_ray.encoder import load_encoder
-
-
-def run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["synclr", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    captured = capsys.readouterr()
-    return exit_info.value.code, captured.out.strip(), captured.err.strip()
 
 
 def encoded(seed: int, fmt: str = "PNG") -> bytes:
@@ -53,13 +43,13 @@ def image_folder(tmp_path):
 
 
 @pytest.mark.slow  # two runs and a refused one: about a minute here
-def test_image_folder_to_shards_equal_to_the_encoder(monkeypatch, capsys, ray_cluster, random_encoder, image_folder):
+def test_image_folder_to_shards_equal_to_the_encoder(synclr, ray_cluster, random_encoder, image_folder):
     root, files = image_folder
     out = root.parent / "emb"
     args = ["embed-dataset", "-e", random_encoder, "--input", str(root), "-o", str(out), "-s", "embed.shard_images=2"]
-    code, stdout, err = run_cli(monkeypatch, capsys, *args)
-    assert code == 0, err
-    assert stdout == f"embedded 5 images into 3 shards under {out} (1 undecodable, listed under {out}/_errors)"
+    ran = synclr(*args)
+    assert ran.code == 0, ran.err
+    assert ran.out == f"embedded 5 images into 3 shards under {out} (1 undecodable, listed under {out}/_errors)"
 
     table = pd.read_parquet(out)  # metadata beside the shards does not stop the usual tools
     assert sorted(table["id"]) == sorted(files)
@@ -74,20 +64,20 @@ def test_image_folder_to_shards_equal_to_the_encoder(monkeypatch, capsys, ray_cl
     shards = sorted(out.glob("*.parquet"))
     kept = {path: path.stat().st_mtime_ns for path in shards[1:]}
     shards[0].unlink()
-    code, stdout, err = run_cli(monkeypatch, capsys, *args)
-    assert code == 0, err
+    ran = synclr(*args)
+    assert ran.code == 0, ran.err
     assert sorted(out.glob("*.parquet")) == shards
     assert {path: path.stat().st_mtime_ns for path in shards[1:]} == kept
     assert len(pd.read_parquet(out)) == 5
 
     # Other vectors into the same folder are refused, naming the setting.
-    code, _, err = run_cli(monkeypatch, capsys, *args, "-s", "embed.normalize=false")
-    assert code == 1 and err == (
+    ran = synclr(*args, "-s", "embed.normalize=false")
+    assert ran.code == 1 and ran.err == (
         f"error: {out} holds embeddings made with normalize True, not False: use another --out, or delete that folder"
     )
 
 
-def test_parquet_of_images_on_s3(monkeypatch, capsys, ray_cluster, random_encoder, s3_bucket):
+def test_parquet_of_images_on_s3(synclr, ray_cluster, random_encoder, s3_bucket):
     """Rows like the images stage's (several images per caption) in and out of an object store."""
     data = [[encoded(i), encoded(i + 10)] for i in range(3)]
     table = pa.table({"caption_id": ["c0", "c1", "c2"], "images": data})
@@ -95,10 +85,8 @@ def test_parquet_of_images_on_s3(monkeypatch, capsys, ray_cluster, random_encode
     pq.write_table(table, buffer)
     storage.write_bytes(f"{s3_bucket}/in/part-0.parquet", buffer.getvalue())
     out = f"{s3_bucket}/emb"
-    code, stdout, err = run_cli(
-        monkeypatch, capsys, "embed-dataset", "-e", random_encoder, "--input", f"{s3_bucket}/in", "-o", out
-    )
-    assert code == 0, err
+    ran = synclr("embed-dataset", "-e", random_encoder, "--input", f"{s3_bucket}/in", "-o", out)
+    assert ran.code == 0, ran.err
     fs, path = storage.filesystem(out)
     got = pq.read_table(path, filesystem=fs).to_pandas().set_index("id")
     ids = [f"c{i}/{k}" for i in range(3) for k in range(2)]
@@ -111,16 +99,12 @@ def test_parquet_of_images_on_s3(monkeypatch, capsys, ray_cluster, random_encode
     assert storage.read_json(f"{out}/_manifest.json")["complete"] is True
 
 
-def test_bad_input_is_one_line(monkeypatch, capsys, random_encoder, tmp_path):
+def test_bad_input_is_one_line(synclr, random_encoder, tmp_path):
     (tmp_path / "notes.parquet").write_bytes(b"not parquet")
-    code, _, err = run_cli(
-        monkeypatch, capsys, "embed-dataset", "-e", random_encoder, "--input", str(tmp_path), "-o", str(tmp_path / "o")
-    )
-    assert code == 1 and err.startswith(f"error: {tmp_path / 'notes.parquet'} is not readable Parquet")
+    ran = synclr("embed-dataset", "-e", random_encoder, "--input", str(tmp_path), "-o", str(tmp_path / "o"))
+    assert ran.code == 1 and ran.err.startswith(f"error: {tmp_path / 'notes.parquet'} is not readable Parquet")
     empty = tmp_path / "empty"
     empty.mkdir()
-    code, _, err = run_cli(
-        monkeypatch, capsys, "embed-dataset", "-e", random_encoder, "--input", str(empty), "-o", str(tmp_path / "o")
-    )
-    assert code == 1 and "no image files" in err and err.count("\n") == 0
+    ran = synclr("embed-dataset", "-e", random_encoder, "--input", str(empty), "-o", str(tmp_path / "o"))
+    assert ran.code == 1 and "no image files" in ran.err and ran.err.count("\n") == 0
     assert not os.path.exists(tmp_path / "o")

@@ -1,11 +1,9 @@
 """A failing command ends with one line naming the problem, even when the error came back from a Ray worker."""
 
-import sys
-
 import pytest
 import ray
 
-from synclr_ray.cli import main, one_line
+from synclr_ray.cli import one_line
 
 
 def test_a_remote_traceback_becomes_one_line_ending_with_its_exception(ray_cluster):
@@ -28,12 +26,8 @@ def test_a_plain_message_is_kept_as_it_is():
     assert one_line(KeyError()) == "KeyError"
 
 
-def test_a_failing_command_called_in_process_leaves_the_callers_ray_session_up(
-    ray_cluster, monkeypatch, capsys, tmp_path
-):
+def test_a_failing_command_called_in_process_leaves_the_callers_ray_session_up(synclr, ray_cluster, tmp_path):
     cpus = ray.cluster_resources()["CPU"]
-    monkeypatch.setattr(sys, "argv", ["synclr", "images", "--root", str(tmp_path)])
-    with pytest.raises(SystemExit) as info:
-        main()
-    assert info.value.code == 1 and capsys.readouterr().err.startswith("error: no committed caption files")
+    ran = synclr("images", "--root", str(tmp_path))
+    assert ran.code == 1 and ran.err.startswith("error: no committed caption files")
     assert ray.is_initialized() and ray.cluster_resources()["CPU"] == cpus  # the same session, not a new default one

@@ -1,34 +1,26 @@
 """Any object store: the stages run on a gs:// root (a local fake GCS server) exactly as on local disk or s3://."""
 
 import io
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-import ray
 
 from synclr_ray import storage
 
-SYNCLR = str(Path(sys.executable).parent / "synclr")
 SETTINGS = ["captions.max_new_tokens=24", "images.resolution=32", "images.store_size=32",
             "images.num_inference_steps=2", "images.shard_captions=2", "images.batch_size=2",
             "ray.progress_bars=false"]  # fmt: skip
 
 
 @pytest.mark.slow  # two CLI processes, tiny LLM and diffusion runs: ~1 min
-def test_captions_and_images_on_a_gs_root(ray_cluster, gcs_bucket):
+def test_captions_and_images_on_a_gs_root(ray_cluster, gcs_bucket, synclr_process):
     root = f"{gcs_bucket}/run"
     sets = [a for setting in SETTINGS for a in ("--set", setting)]
-    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
     for args in (["captions", "--root", root, "--num-captions", "4"], ["images", "--root", root]):
-        proc = subprocess.run([SYNCLR, *args, *sets], env=env, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr
-        # Output to a pipe is plain text: no progress bars redrawing a line, no colour codes, no repeated warnings.
-        assert "\r" not in proc.stdout + proc.stderr and "\x1b[" not in proc.stdout + proc.stderr
-        assert "PlacementGroupCleaner" not in proc.stderr
+        ran = synclr_process(*args, *sets, join_ray=True, timeout=600)
+        assert ran.code == 0, ran.err
+        # Output to a pipe is plain text: no progress bars redrawing a line, no colour codes.
+        assert "\r" not in ran.out + ran.err and "\x1b[" not in ran.out + ran.err
     images = storage.list_files(f"{root}/images", ".parquet")
     assert images and all(uri.startswith(f"{root}/images/") for uri in images)
     frame = pd.concat(pd.read_parquet(io.BytesIO(storage.read_bytes(uri))) for uri in images)

@@ -1,14 +1,9 @@
 """One CLI vocabulary: an option name (and its short form) means the same thing on every `synclr` command."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import typer
 
 from synclr_ray.cli import app
 
-SYNCLR = str(Path(sys.executable).parent / "synclr")
 # Long name -> its one short form (None: no short form) wherever a command has the option.
 VOCABULARY = {
     "--root": "-r",  # a run root
@@ -48,10 +43,12 @@ def test_every_option_name_has_one_meaning_and_one_short_form():
                 assert owners and owners[0] in longs, f"synclr {command}: {short} must mean {owners or 'nothing'}"
 
 
-def test_stage_commands_share_the_run_root_options():
+def test_stage_commands_share_the_run_root_options(synclr):
     options = _options()
     for command in ("captions", "images", "pretrain", "pipeline", "demo"):
         names = {o for opts in options[command] for o in opts}
         assert {"--root", "--config", "--set", "--allow-change", "--take-over-stale-lease"} <= names, command
-    helped = subprocess.run([SYNCLR, "pretrain", "--help"], capture_output=True, text=True, check=True).stdout
-    assert "the run root's config" in " ".join(helped.split())  # --config's default is said in --help
+    helped = synclr("pretrain", "--help")
+    assert helped.code == 0 and "the run root's config" in " ".join(
+        helped.out.split()
+    )  # --config's default is said in --help

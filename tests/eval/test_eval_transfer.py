@@ -3,9 +3,7 @@ import json
 import pytest
 from PIL import Image
 from shapes import write_toy_folder
-from typer.testing import CliRunner
-
-from synclr_ray.cli import app
+from synclr_runs import run_synclr
 
 
 @pytest.mark.slow
@@ -15,8 +13,8 @@ def test_suite_puts_the_toy_encoder_above_random_init_and_reuses_finished_datase
     args = ["transfer", "-e", toy_encoder, "--compare", f"local-dir:{tiny_export}", "-o", str(out),
             "-s", f"transfer.datasets=[{{name: digits}}, {{name: colours, uri: '{colours}', metric: mean_per_class}}]",
             "-s", "eval.probe_cs=[0.01, 0.1, 1.0, 10.0]", "-s", "ray.progress_bars=false"]  # fmt: skip
-    first = CliRunner().invoke(app, args, catch_exceptions=False)
-    assert first.exit_code == 0, first.output
+    first = run_synclr(*args)
+    assert first.code == 0, first.err
     table = json.loads((out / "transfer.json").read_text())
     assert list(table["models"].values()) == ["encoder", "random-init", f"local-dir:{tiny_export}"]
     rows = {row["dataset"]: row for row in table["rows"]}
@@ -29,7 +27,7 @@ def test_suite_puts_the_toy_encoder_above_random_init_and_reuses_finished_datase
     assert "| **average** |" in (out / "transfer.md").read_text() and Image.open(out / "transfer.png").format == "PNG"
 
     done = {p.name: p.stat().st_mtime_ns for p in (out / "datasets").iterdir()}
-    second = CliRunner().invoke(app, args, catch_exceptions=False)
-    assert second.exit_code == 0
+    second = run_synclr(*args)
+    assert second.code == 0, second.err
     assert {p.name: p.stat().st_mtime_ns for p in (out / "datasets").iterdir()} == done  # nothing recomputed
     assert json.loads((out / "transfer.json").read_text())["rows"] == table["rows"]

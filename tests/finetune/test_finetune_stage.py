@@ -5,10 +5,9 @@ import torch
 from exports import random_like
 from safetensors.torch import load, load_file
 from shapes import write_toy_folder
-from typer.testing import CliRunner
+from synclr_runs import run_synclr
 
 from synclr_ray import storage
-from synclr_ray.cli import app
 from synclr_ray.config import load_config
 from synclr_ray.finetune.stage import run_finetune
 
@@ -30,10 +29,10 @@ def test_resumed_finetune_on_s3_equals_a_straight_run(ray_cluster, random_encode
 
     out = f"{s3_bucket}/finetune"
     args = ["finetune", "-e", random_encoder, "-d", data, "-o", out, *[a for o in SMALL for a in ("-s", o)]]
-    first = CliRunner().invoke(app, [*args, "--steps", "2"], catch_exceptions=False)
-    assert first.exit_code == 0 and "after 2 steps" in first.output
-    second = CliRunner().invoke(app, args, catch_exceptions=False)  # resumes from the checkpoint in the bucket
-    assert second.exit_code == 0 and "after 4 steps" in second.output
+    first = run_synclr(*args, "--steps", "2")
+    assert first.code == 0 and "after 2 steps" in first.out, first.err
+    second = run_synclr(*args)  # resumes from the checkpoint in the bucket
+    assert second.code == 0 and "after 4 steps" in second.out, second.err
 
     resumed_metrics = [json.loads(line) for line in storage.read_text(f"{out}/train/metrics.jsonl").splitlines()]
     straight_metrics = [

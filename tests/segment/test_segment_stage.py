@@ -4,9 +4,8 @@ import pytest
 import torch
 from exports import random_like
 from safetensors.torch import load_file
-from typer.testing import CliRunner
+from synclr_runs import run_synclr
 
-from synclr_ray.cli import app
 from synclr_ray.config import load_config
 from synclr_ray.segment.stage import run_segment
 from synclr_ray.segment.synthetic import write_segmentation_set
@@ -36,10 +35,10 @@ def test_resumed_upernet_run_equals_a_straight_run(ray_cluster, random_encoder, 
         str(tmp_path / "resumed"),
         *[a for o in SMALL for a in ("-s", o)],
     ]
-    first = CliRunner().invoke(app, [*args, "--steps", "2"], catch_exceptions=False)
-    assert first.exit_code == 0 and "upernet head, fine-tuned encoder, 2 steps" in first.output
-    second = CliRunner().invoke(app, args, catch_exceptions=False)
-    assert second.exit_code == 0 and "4 steps: mIoU" in second.output
+    first = run_synclr(*args, "--steps", "2")
+    assert first.code == 0 and "upernet head, fine-tuned encoder, 2 steps" in first.out, first.err
+    second = run_synclr(*args)
+    assert second.code == 0 and "4 steps: mIoU" in second.out, second.err
 
     metrics = [[json.loads(line) for line in (tmp_path / run / "train" / "metrics.jsonl").read_text().splitlines()]
                for run in ("straight", "resumed")]  # fmt: skip

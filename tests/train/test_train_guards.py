@@ -11,9 +11,8 @@ import pytest
 import torch
 from gratings import caption_images, write_image_rows
 from safetensors.torch import load_file
-from typer.testing import CliRunner
+from synclr_runs import run_synclr
 
-from synclr_ray.cli import app
 from synclr_ray.config import load_config
 from synclr_ray.train.checkpoint import TrainState
 from synclr_ray.train.guards import Guards, TrainingStopped
@@ -132,9 +131,9 @@ def test_a_truncated_png_is_skipped_and_reported_as_one_bad_record(ray_cluster, 
     _with_truncated_png(tmp_path / "images")
     args = ["pretrain", "--root", str(tmp_path), *[a for o in SMALL for a in ("--set", o)], "--set", "train.steps=2",
             "--set", "train.checkpoint_every=2", "--set", "train.max_bad_fraction=0.05"]  # fmt: skip
-    result = CliRunner().invoke(app, args, catch_exceptions=False)  # one epoch: every row read once
-    assert result.exit_code == 0 and "trained to step 2" in result.output
-    assert "0 steps with a non-finite loss, 1 bad records" in result.output
+    result = run_synclr(*args)  # one epoch: every row read once
+    assert result.code == 0 and "trained to step 2" in result.out, result.err
+    assert "0 steps with a non-finite loss, 1 bad records" in result.out
     assert [m["bad_records"] for m in _metrics(tmp_path)] == [1, 1]  # cap-00002 is in the first batch
 
     # Past train.max_bad_fraction (1 of the 32 images is over 1%), the run stops and names the record.

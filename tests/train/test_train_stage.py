@@ -8,10 +8,9 @@ import timm
 import torch
 from gratings import image_rows, write_image_rows
 from safetensors.torch import load, load_file
-from typer.testing import CliRunner
+from synclr_runs import run_synclr
 
 from synclr_ray import exports, rows, storage
-from synclr_ray.cli import app
 from synclr_ray.config import load_config
 from synclr_ray.encoder import load_encoder
 from synclr_ray.train.backbone import backbone_model_args
@@ -52,11 +51,11 @@ def test_resume_on_s3_equals_straight_run_and_cli_exports(straight_run, s3_bucke
     root = f"{s3_bucket}/resumed"
     storage.upload_dir(straight_run / "images", f"{root}/images")
     args = ["pretrain", "--root", root, "--config", "tiny", *[a for o in SMALL for a in ("--set", o)]]
-    first = CliRunner().invoke(app, [*args, "--steps", "2"], catch_exceptions=False)
-    assert first.exit_code == 0 and "trained to step 2" in first.output
+    first = run_synclr(*args, "--steps", "2")
+    assert first.code == 0 and "trained to step 2" in first.out, first.err
     assert json.loads(storage.read_text(f"{_s3_final_checkpoint(f'{root}/train')}/state.json"))["step"] == 2
-    second = CliRunner().invoke(app, args, catch_exceptions=False)  # resumes from the checkpoint in the bucket
-    assert second.exit_code == 0 and "trained to step 4" in second.output
+    second = run_synclr(*args)  # resumes from the checkpoint in the bucket
+    assert second.code == 0 and "trained to step 4" in second.out, second.err
 
     straight, resumed = _final_checkpoint(straight_run / "train"), _s3_final_checkpoint(f"{root}/train")
     state = json.loads(storage.read_text(f"{resumed}/state.json"))

@@ -1,6 +1,10 @@
-"""One Serve instance on a free loopback port for the serve tests: an open fp32 app (serve.auth none, the
-loopback default) and a token-protected one at the default precision (auto: bf16 on CPUs with native bf16);
-and a plain HTTP server of image files whose ``/allowed/`` folder is on the open app's URL allow-list."""
+"""Fixtures for the tests that call a running endpoint (tests/serving, ``synclr embed`` in tests/cli): one Serve
+instance on a free loopback port with an open fp32 app (serve.auth none, the loopback default) and a token-protected
+one at the default precision (auto: bf16 on CPUs with native bf16); and a plain HTTP server of image files whose
+``/allowed/`` folder is on the open app's URL allow-list.
+
+Registered by tests/conftest.py (``pytest_plugins``). The tests that use ``server`` run one after another (see
+``pytest_collection_modifyitems``), and Serve is shut down after the last of them."""
 
 import functools
 import http.server
@@ -17,7 +21,7 @@ import yaml
 
 from synclr_ray.encoder import Encoder, export_encoder, load_encoder
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 TOKEN = "s3cret-token-for-tests"
 PROXY_TIMEOUT_S = 30
 LIMITS = [
@@ -59,7 +63,7 @@ class _FilesHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def image_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A loopback HTTP server of a temporary folder: (base URL, folder)."""
     folder = tmp_path_factory.mktemp("image-host")
@@ -74,7 +78,7 @@ def image_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     httpd.server_close()
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def export_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A small timm ViT exported in the project's format."""
     torch.manual_seed(0)
@@ -83,7 +87,7 @@ def export_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     return export_encoder(vit, str(tmp_path_factory.mktemp("serve-export")), image_size=32, model_args=args)
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def server(
     ray_cluster: None, export_dir: str, image_host: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
@@ -122,14 +126,21 @@ def server(
         serve.shutdown()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that use ``server`` one after another, from where the first of them was collected."""
+    users = [item for item in items if "server" in item.fixturenames]
+    if users:
+        first = items.index(users[0])
+        others = [item for item in items if "server" not in item.fixturenames]
+        items[:] = others[:first] + users + others[first:]
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    """Shut Serve down after this folder's last test, once its fixtures are torn down: a "package" fixture in
-    a folder without ``__init__.py`` lives for the whole session, and its apps would hold the route prefixes
-    later tests (the demo) deploy at."""
+    """Shut Serve down after the last test that uses ``server``: its apps would hold the route prefixes later
+    tests (the demo, exports) deploy at."""
     result = yield
-    here = Path(__file__).parent
-    if nextitem is None or here not in Path(nextitem.path).parents:
+    if "server" in item.fixturenames and (nextitem is None or "server" not in nextitem.fixturenames):
         import ray
         from ray import serve
 
