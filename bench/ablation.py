@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import ray
 
+from synclr_ray import rows
 from synclr_ray.config import Config, load_config
 from synclr_ray.encoder import Encoder, load_encoder
 from synclr_ray.eval.baseline import random_baseline
@@ -44,18 +43,20 @@ def jpeg(image) -> bytes:
 
 
 def write_toy_rows(directory: Path, captions: int, size: int, seed: int, files: int = 8) -> Path:
-    """``captions`` image rows (one scene, its caption and 4 renders each) as ``files`` Parquet files."""
+    """``captions`` image rows (one scene, its caption and 4 renders each) as ``files`` committed Parquet files."""
     rng = np.random.default_rng(seed)
-    rows = []
+    records = []
     for index in range(captions):
         scene = sample_scene(rng)
-        rows.append({"caption_id": f"toy-{index:06d}", "caption": describe(scene, rng),
-                     "images": [jpeg(render(scene, size, rng).image) for _ in range(IMAGES_PER_CAPTION)]})  # fmt: skip
-    table = pa.Table.from_pylist(rows)
-    directory.mkdir(parents=True)
+        records.append({"caption_id": f"toy-{index:06d}", "index": index, "epoch": 0, "caption": describe(scene, rng),
+                        "concept": scene.shape, "concept_source": "toyworld", "template": "toy scene", "seed": index,
+                        "images": [jpeg(render(scene, size, rng).image) for _ in range(IMAGES_PER_CAPTION)],
+                        "seeds": list(range(IMAGES_PER_CAPTION)), "width": size, "height": size,
+                        "generator": "toyworld renderer"})  # fmt: skip
+    table = rows.to_table(records, rows.IMAGE_SCHEMA)
     per_file = -(-captions // files)
     for part in range(files):
-        pq.write_table(table.slice(part * per_file, per_file), directory / f"part-{part:03d}.parquet")
+        rows.write_rows(str(directory), f"part-{part:03d}", table.slice(part * per_file, per_file), rows.IMAGE_SCHEMA)
     return directory
 
 
@@ -128,15 +129,15 @@ def print_table(results: dict[str, list[dict[str, float]]], args: argparse.Names
           f"{IMAGES_PER_CAPTION} images from {args.captions} toy captions; {seconds / 60:.1f} min")  # fmt: skip
     print(f"$ python {' '.join(shlex.quote(a) for a in sys.argv)}\n")
     columns = ["attribute", "chance", "caption positives", "image positives", "random init"]
-    rows = []
+    lines = []
     for name, values in ATTRIBUTES.items():
         row = [name, f"{100 / len(values):.1f}"]
         for arm in ARMS:
             scores = 100 * np.array([run[name] for run in results[arm]])
             row.append(f"{scores.mean():.1f} +- {scores.std():.1f}")
-        rows.append(row)
-    widths = [max(len(row[i]) for row in [columns, *rows]) for i in range(len(columns))]
-    for index, row in enumerate([columns, *rows]):
+        lines.append(row)
+    widths = [max(len(row[i]) for row in [columns, *lines]) for i in range(len(columns))]
+    for index, row in enumerate([columns, *lines]):
         print("| " + " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) + " |")
         if index == 0:
             print("|" + "|".join("-" * (width + 2) for width in widths) + "|")

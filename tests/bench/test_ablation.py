@@ -1,0 +1,26 @@
+"""bench/ablation.py's data: toy-world image rows that `synclr pretrain` reads, each caption with 4 renders."""
+
+import importlib.util
+import io
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from PIL import Image
+
+from synclr_ray import rows
+
+SCRIPT = Path(__file__).resolve().parents[2] / "bench" / "ablation.py"
+
+
+def test_toy_rows_are_committed_image_rows(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_ablation", SCRIPT)
+    ablation = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablation)
+    folder = ablation.write_toy_rows(tmp_path / "images", captions=6, size=32, seed=0, files=2)
+    files = rows.committed_files(str(folder), "image rows", "")  # what pretrain reads
+    assert len(files) == 2
+    table = pq.read_table(files[0])
+    assert table.schema.equals(rows.IMAGE_SCHEMA, check_metadata=False) and table.num_rows == 3
+    images = table.column("images")[0].as_py()
+    assert len(images) == 4 and len(set(images)) == 4  # renders that differ in what the caption does not say
+    assert Image.open(io.BytesIO(images[0])).size == (32, 32)
