@@ -1,14 +1,42 @@
 """`pip install .` gives a working `synclr`: declared dependencies, package data, no top-level `serve`."""
 
+import ast
 import os
+import re
 import subprocess
 import sys
 import sysconfig
+from importlib.metadata import packages_distributions, requires
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", requirement)[0].lower().replace("_", "-")
+
+
+def test_every_library_the_package_imports_is_declared():
+    """The fresh-venv install below sees the whole lock, so it cannot catch an undeclared import: this does."""
+    imported = set()
+    for path in (REPO / "synclr_ray").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    imported -= {*sys.stdlib_module_names, "synclr_ray"}
+    # The installed metadata is pyproject.toml's (make reinstalls when it changes); test extras do not count.
+    declared = {_requirement_name(r) for r in requires("synclr-ray") if 'extra == "test"' not in r}
+    distributions = packages_distributions()
+    undeclared = {
+        module
+        for module in imported
+        if not {_requirement_name(d) for d in distributions.get(module, [module])} & declared
+    }
+    assert undeclared == set(), f"imported by synclr_ray but not declared in pyproject.toml: {sorted(undeclared)}"
 
 
 def _tracked_tree(dest: Path) -> Path:
