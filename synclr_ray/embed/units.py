@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from synclr_ray import storage
+from synclr_ray import rows, storage
 from synclr_ray.eval.datasets import image_files
 
 IMAGE_COLUMNS = ("image", "images")
@@ -51,8 +51,13 @@ class Images:
 
 
 def _parquet_files(uri: str) -> list[str]:
+    """A Parquet file, the committed files of a stage's data folder (ROOT/images, ROOT/stream: a file written
+    but not yet committed by a running or crashed stage is not read), or every Parquet file of another folder."""
     if uri.endswith(".parquet") and storage.exists(uri):
         return [uri]
+    log = rows.CommitLog(uri)
+    if storage.exists(log.uri):
+        return log.files()
     return [f for f in storage.list_files(uri, ".parquet") if "/_" not in storage.filesystem(f)[1]]
 
 

@@ -50,6 +50,21 @@ def test_parquet_with_an_image_column_or_image_rows(tmp_path, s3_bucket):
     assert plan_digest(units) != plan_digest(plan_units(folder, shard_images=2))
 
 
+def test_a_stage_folder_gives_only_its_committed_files(tmp_path):
+    """ROOT/images while a stage writes it: a file written but not yet committed is not embedded."""
+    table = rows.to_table(
+        [{"caption_id": f"c{i}", "index": i, "epoch": 0, "caption": "a fox", "concept": "fox", "concept_source": "s",
+          "template": "c", "seed": i, "images": [_png(i)], "seeds": [i], "width": 4, "height": 4, "generator": "{}"}
+         for i in range(2)],
+        rows.IMAGE_SCHEMA,
+    )  # fmt: skip
+    folder = str(tmp_path / "images")
+    rows.write_rows(folder, "part-0", table.slice(0, 1), rows.IMAGE_SCHEMA)
+    pq.write_table(table.slice(1, 1), tmp_path / "images" / "part-1.parquet")  # its commit entry not yet written
+    units = plan_units(folder, shard_images=4)
+    assert [read_unit(u).ids for u in units] == [["c0/0"]]
+
+
 def test_unusable_inputs_name_the_file_or_column(tmp_path):
     with pytest.raises(EmbedInputError, match="no such file or directory"):
         plan_units(str(tmp_path / "missing"), 4)
