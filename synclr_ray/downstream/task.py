@@ -1,6 +1,7 @@
 """What a downstream run trains and how: the one interface the shared loop, ingest and evaluation use."""
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,11 @@ class DownstreamTask(ABC):
         self.export_uri = exports.resolve(export_uri)
         self.info = info
         self.num_classes = num_classes
+
+    def local_encoder(self) -> Path:
+        """This node's copy of the export version: cached by its content digest and checked against its
+        manifest (`exports.local_export`), so a rank never trains from a stale or half-copied version."""
+        return exports.local_export(self.export_uri)[1]
 
     @property
     @abstractmethod

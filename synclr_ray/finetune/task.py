@@ -16,7 +16,7 @@ from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from timm.scheduler import CosineLRScheduler
 from timm.utils import ModelEmaV3
 
-from synclr_ray import seeds, storage
+from synclr_ray import seeds
 from synclr_ray.config.finetune import FinetuneConfig
 from synclr_ray.downstream.batches import Augment
 from synclr_ray.downstream.task import DownstreamTask
@@ -70,7 +70,7 @@ class FinetuneTask(DownstreamTask):
         return functools.partial(train_augment, info=self.info, cfg=self.section)
 
     def build(self) -> Finetuned:
-        local = storage.local_copy(self.export_uri)
+        local = self.local_encoder()
         model = timm.create_model(
             f"local-dir:{local}", pretrained=True, num_classes=self.num_classes,
             drop_path_rate=self.section.drop_path, global_pool="token",

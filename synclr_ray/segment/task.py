@@ -18,7 +18,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from synclr_ray import seeds, storage
+from synclr_ray import seeds
 from synclr_ray.config.segment import SegmentConfig
 from synclr_ray.downstream.batches import Augment
 from synclr_ray.downstream.task import DownstreamTask
@@ -102,7 +102,7 @@ class SegmentTask(DownstreamTask):
         return functools.partial(train_augment, cfg=self.section, mean=self.info["mean"], std=self.info["std"])
 
     def build(self) -> torch.nn.Module:
-        cfg, local = self.section, str(storage.local_copy(self.export_uri))
+        cfg, local = self.section, str(self.local_encoder())
         if cfg.head == "linear":
             encoder = timm.create_model(f"local-dir:{local}", pretrained=True, img_size=cfg.crop_size)
             return LinearSegmenter(encoder, self.num_classes)
