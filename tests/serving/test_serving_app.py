@@ -228,3 +228,20 @@ def test_a_model_with_nan_weights_never_becomes_ready(server, tmp_path):
     finally:
         serve.delete("broken")
     assert httpx.get(f"{server.url}/healthz").status_code == 200  # the other apps are untouched
+
+
+def test_a_replica_whose_model_breaks_after_start_fails_its_health_check_and_healthz_says_why(ray_cluster, export_dir):
+    """Serve restarts a replica whose ``check_health`` raises; until then ``/healthz`` answers 503 with the reason."""
+    from synclr_ray.config import load_config
+    from synclr_ray.serving.app import EmbeddingServer
+
+    replica_class = EmbeddingServer.func_or_class.__mro__[1]  # the class as written, under Serve's ASGI wrapper
+    replica = replica_class(export_dir, load_config("tiny", ["serve.precision=fp32"]).serve)
+    asyncio.run(replica.check_health())
+    assert asyncio.run(replica.healthz()).status_code == 200
+    with torch.no_grad():
+        next(replica.encoder.model.parameters()).fill_(float("nan"))  # weights broken after start
+    with pytest.raises(RuntimeError, match="not finite"):
+        asyncio.run(replica.check_health())
+    unhealthy = asyncio.run(replica.healthz())
+    assert unhealthy.status_code == 503 and b"not finite" in unhealthy.body
