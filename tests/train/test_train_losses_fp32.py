@@ -59,3 +59,15 @@ def test_bf16_head_outputs_are_lifted_to_fp32_with_gradient():
     assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
     loss.backward()
     assert anchors.grad.dtype == torch.bfloat16 and anchors.grad.abs().sum() > 0
+
+
+def test_bf16_ibot_and_sinkhorn_inputs_are_lifted_to_fp32():
+    """The iBOT logits leave the head in bf16: both functions compute on their fp32 values."""
+    x = inputs()
+    student, teacher = x["student_logits"].to(torch.bfloat16), x["teacher_logits"].to(torch.bfloat16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ibot = ibot_loss(student, teacher, x["masks"], 0.1, 0.04)
+        assignments = sinkhorn_knopp(teacher, 0.04)
+    assert ibot.dtype == assignments.dtype == torch.float32
+    torch.testing.assert_close(ibot, ibot_loss(student.float(), teacher.float(), x["masks"], 0.1, 0.04))
+    torch.testing.assert_close(assignments, sinkhorn_knopp(teacher.float(), 0.04))

@@ -50,6 +50,26 @@ def test_down_upsample_applies_to_the_whole_image_before_cropping():
     assert global_crops(1.0).std(dim=(1, 2, 3)).max() < global_crops(0.0).std(dim=(1, 2, 3)).min()
 
 
+def test_down_upsample_is_one_draw_on_the_whole_image_that_every_crop_then_cuts():
+    """StableRep's order: the image is down-up-sampled once, then the global and local crops are cut from it."""
+    cfg = CropsConfig(global_size=32, local_size=16, num_local=2, downsample_p=1.0, downsample_sizes=(8, 16))
+    crops = MultiCrop(cfg, IMAGENET_MEAN, IMAGENET_STD)
+    torch.manual_seed(3)
+    global_crop, local = crops(image())
+    torch.manual_seed(3)
+    torch.rand(1)  # RandomApply's draw (p=1: always applied)
+    whole = DownUpsample(cfg.downsample_sizes)(image())
+    assert torch.equal(global_crop, crops.global_transform(whole).as_subclass(torch.Tensor))
+    assert torch.equal(local, torch.stack([crops.local_transform(whole).as_subclass(torch.Tensor) for _ in range(2)]))
+
+
+def test_down_upsample_sizes_have_equal_odds():
+    torch.manual_seed(0)
+    transform = DownUpsample(sizes=(16, 32))
+    drawn = [transform.make_params([image()])["short_side"] for _ in range(2000)]
+    assert abs(drawn.count(16) / len(drawn) - 0.5) < 0.05
+
+
 def test_stablerep_defaults():
     cfg = CropsConfig()
     assert cfg.downsample_p == 0.05 and cfg.downsample_sizes == (64, 128)
