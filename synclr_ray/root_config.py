@@ -12,7 +12,7 @@ import yaml
 from synclr_ray import storage
 from synclr_ray.config import Config, ConfigError, build_config, load_config
 from synclr_ray.config.changes import changed_fields, is_safe_to_change
-from synclr_ray.runroot import RunRoot
+from synclr_ray.runroot import CONFIG_FILE, RunRoot
 
 ROOT_CONFIG = "config.yaml"
 DEFAULT_SOURCE = "tiny"
@@ -22,14 +22,20 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "captions": ("name", "seed", "captions"),
     "images": ("name", "seed", "images"),
     "train": ("name", "seed", "train", "pipeline"),
+    # `synclr pipeline` trains on captions and images it generates on the fly (no ROOT/captions, ROOT/images).
+    "pipeline": ("name", "seed", "captions", "images", "train", "pipeline"),
 }
 
 
 def committed_stages(root: str) -> list[str]:
-    """The stages with outputs under ``root`` (each stage's folder holds files)."""
+    """The stages with outputs under ``root``: each stage's folder holds files; a streaming run is one whose
+    ROOT/train exists beside the config `synclr pipeline` writes at the root when it starts."""
     run = RunRoot(root)
     folders = {"captions": run.captions, "images": run.images, "train": run.train}
-    return [stage for stage, folder in folders.items() if storage.list_files(folder)]
+    stages = [stage for stage, folder in folders.items() if storage.list_files(folder)]
+    if "train" in stages and storage.exists(storage.join(root, CONFIG_FILE)):
+        stages.append("pipeline")
+    return stages
 
 
 def root_config(

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from synclr_ray.config import ConfigError
+from synclr_ray.config import ConfigError, load_config
 from synclr_ray.root_config import committed_stages, root_config
+from synclr_ray.runroot import CONFIG_FILE, save_config
 
 
 def _remembered(root: Path) -> dict:
@@ -38,6 +39,18 @@ def test_a_change_to_what_a_committed_stage_used_is_refused_unless_allowed(tmp_p
     assert _remembered(root)["captions"]["temperature"] == 0.8  # nothing remembered from a refused call
     assert root_config(str(root), None, changed, allow_change=["captions.temperature"]).captions.temperature == 0.5
     assert _remembered(root)["captions"]["temperature"] == 0.5
+
+
+def test_a_streaming_run_protects_the_captions_and_images_it_generated_on_the_fly(tmp_path):
+    root = tmp_path / "run"
+    assert root_config(str(root), None).name == "tiny"
+    (root / "train").mkdir()
+    (root / "train" / "state.json").write_text("{}")  # a checkpoint of `synclr pipeline`, which also wrote:
+    save_config(load_config("tiny"), str(root))
+    with pytest.raises(ConfigError, match=r"committed train, pipeline .*images\.guidance_scale: 2\.5 -> 3\.0"):
+        root_config(str(root), None, ["images.guidance_scale=3.0"])
+    (root / CONFIG_FILE).unlink()  # ROOT/train from `synclr pretrain` on images read from elsewhere
+    assert root_config(str(root), None, ["images.guidance_scale=3.0"]).images.guidance_scale == 3.0
 
 
 def test_a_broken_remembered_config_names_its_file(tmp_path):
