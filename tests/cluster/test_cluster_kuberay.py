@@ -154,6 +154,9 @@ def test_pods_run_non_root_without_privileges_on_a_read_only_root(name):
             mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
             assert "emptyDir" in volumes[mounts["/tmp"]], "Ray's session dir needs a writable /tmp"
             assert "emptyDir" in volumes[mounts["/home/ray/.cache"]], "models are cached under ~/.cache"
+            assert "emptyDir" in volumes[mounts["/home/ray/.config"]], "libraries write settings under ~/.config"
+            shm = volumes[mounts["/dev/shm"]]["emptyDir"]  # the object store: a container's default is 64 MiB
+            assert shm["medium"] == "Memory" and shm["sizeLimit"]
 
 
 def test_serve_replicas_read_their_token_from_a_mounted_secret():

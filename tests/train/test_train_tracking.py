@@ -1,11 +1,15 @@
-"""Training metrics every log step: TensorBoard events under ROOT/train/ and an MLflow run (local file store)."""
+"""Training metrics every log step: to Ray Train, TensorBoard events under ROOT/train/ and an MLflow run."""
 
+import json
 import struct
+import sys
 from pathlib import Path
 
 import pytest
+import ray.cloudpickle
 from gratings import write_image_rows
 from mlflow.tracking import MlflowClient
+from ray.train.v2.api.callback import UserCallback
 from tensorboardX.proto.event_pb2 import Event
 
 from synclr_ray.config import ConfigError, load_config
@@ -31,13 +35,28 @@ def _scalars(folder: Path, tag: str) -> dict[int, float]:
     return values
 
 
+class ReportLog(UserCallback):
+    """What Ray Train's controller receives from ``ray.train.report``: one line per report in ``path``."""
+
+    path = ""
+
+    def after_report(self, run_context, metrics, checkpoint) -> None:
+        with open(self.path, "a") as out:
+            out.write(json.dumps({"step": metrics[0].get("step"), "checkpoint": checkpoint is not None}) + "\n")
+
+
 @pytest.mark.slow  # a 4-step pretraining run: ~30-70 s here
-def test_pretrain_logs_every_step_to_tensorboard_and_mlflow(ray_cluster, tmp_path, monkeypatch):
+def test_pretrain_logs_every_step_to_ray_train_tensorboard_and_mlflow(ray_cluster, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # this process reads the folder store back
+    ReportLog.path = str(tmp_path / "reports.jsonl")
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the controller cannot import tests/
+    monkeypatch.setenv("RAY_TRAIN_CALLBACKS", f"{__name__}.ReportLog")  # Ray Train's own hook for callbacks
     root = tmp_path / "run"
     write_image_rows(root / "images", 8, size=48)
     run_pretrain(load_config("tiny", [*SMALL, "tracking.mlflow.enabled=true"]), str(root))
 
+    reports = [json.loads(line) for line in (tmp_path / "reports.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in reports if not r["checkpoint"]] == [1, 2, 3, 4]  # every log step, not only checkpoints
     losses = _scalars(root / "train" / "tensorboard", "train/loss")
     assert sorted(losses) == [1, 2, 3, 4]
 
