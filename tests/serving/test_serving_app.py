@@ -245,3 +245,25 @@ def test_a_replica_whose_model_breaks_after_start_fails_its_health_check_and_hea
         asyncio.run(replica.check_health())
     unhealthy = asyncio.run(replica.healthz())
     assert unhealthy.status_code == 503 and b"not finite" in unhealthy.body
+
+
+def test_a_request_is_decoded_one_image_at_a_time(ray_cluster, export_dir):
+    """Limits are checked from the headers of all images before any is decoded; then each image's pixels exist
+    only while it is turned into the model's input, so peak memory follows one image, not the request."""
+    from synclr_ray.config import load_config
+    from synclr_ray.serving.app import EmbeddingServer
+
+    replica = EmbeddingServer.func_or_class.__mro__[1](export_dir, load_config("tiny", ["serve.precision=fp32"]).serve)
+    data = []
+    for colour in ("red", "navy", "olive"):
+        buffer = io.BytesIO()
+        Image.new("RGB", (120, 90), colour).save(buffer, format="PNG")
+        data.append(buffer.getvalue())
+    opened = replica._open_checked(data, "images")
+    assert [image.size for image in opened] == [(120, 90)] * 3
+    assert all(image._im is None for image in opened)  # headers only: no pixels decoded yet
+    for index, image in enumerate(opened):
+        pixels = replica._preprocess(image, f"images[{index}]")
+        assert pixels.shape[-2:] == (32, 32)
+        assert all(later._im is None for later in opened[index + 1 :])  # the next images are still undecoded
+        assert type(image._im).__name__ == "DeferredError"  # closed: its pixels freed before the next is decoded
