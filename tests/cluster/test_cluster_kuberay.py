@@ -209,3 +209,13 @@ def test_rayjob_is_submitted_by_the_operator_and_pods_use_their_own_accounts():
         assert spec["headGroupSpec"]["template"]["spec"]["serviceAccountName"] == "synclr-ray-head"
         assert {g["template"]["spec"]["serviceAccountName"] for g in spec["workerGroupSpecs"]} == {"synclr-ray-worker"}
     assert set(accounts) == {"synclr-ray-head", "synclr-ray-worker"}
+
+
+def test_every_serve_config_gives_the_proxy_the_apps_request_timeout():
+    """The proxy's end-to-end limit (408) and the replica's body deadline are one setting, serve.request_timeout_s."""
+    service = yaml.safe_load(_manifest("rayservice.yaml")["spec"]["serveConfigV2"])
+    local = yaml.safe_load((KUBERAY.parents[1] / "serve" / "config.yaml").read_text())
+    for serve_config in (service, local):
+        (app,) = serve_config["applications"]
+        scfg = load_config(app["args"]["config"], app["args"].get("overrides", [])).serve
+        assert serve_config["http_options"]["request_timeout_s"] == scfg.request_timeout_s
