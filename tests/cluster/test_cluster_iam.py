@@ -34,20 +34,30 @@ def _statements(document: dict | str) -> list[dict]:
     ]
 
 
+OIDC = "oidc.eks.us-west-2.amazonaws.com/id/EXAMPLE0123"
+
+
 @pytest.fixture(scope="module")
 def deployed(s3_endpoint: str) -> dict[str, list[dict]]:
-    """The stack on moto with a run bucket and no read-only bucket; each role's statements by role name."""
+    """The stack on moto with a run bucket, no read-only bucket and an EKS cluster's OIDC provider; each role's
+    statements by role name (the pods' role under "synclr-ray-pods")."""
     stack = f"synclr-iam-{uuid.uuid4().hex[:8]}"
     cfn = boto3.client("cloudformation", endpoint_url=s3_endpoint)
-    params = [{"ParameterKey": "RunBucket", "ParameterValue": "my-runs"}]
+    params = [{"ParameterKey": "RunBucket", "ParameterValue": "my-runs"},
+              {"ParameterKey": "EksOidcProvider", "ParameterValue": OIDC},
+              {"ParameterKey": "KubernetesNamespace", "ParameterValue": "ml"}]  # fmt: skip
     cfn.create_stack(
         StackName=stack, TemplateBody=AWS_TEMPLATE.read_text(), Parameters=params, Capabilities=["CAPABILITY_NAMED_IAM"]
     )
     assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
     iam = boto3.client("iam", endpoint_url=s3_endpoint)
     roles = {}
-    for profile in ("synclr-ray-head", "synclr-ray-worker"):
-        (role,) = iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Roles"]
+    pods = iam.get_role(RoleName="synclr-ray-pods")["Role"]
+    for profile in ("synclr-ray-head", "synclr-ray-worker", "synclr-ray-pods"):
+        if profile == "synclr-ray-pods":
+            role = pods
+        else:
+            (role,) = iam.get_instance_profile(InstanceProfileName=profile)["InstanceProfile"]["Roles"]
         name = role["RoleName"]
         assert not iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"], "no managed (broad) policies"
         documents = [
@@ -55,12 +65,14 @@ def deployed(s3_endpoint: str) -> dict[str, list[dict]]:
             for p in iam.list_role_policies(RoleName=name)["PolicyNames"]
         ]
         roles[profile] = [s for d in documents for s in _statements(d)]
+    roles["trust of synclr-ray-pods"] = _statements(pods["AssumeRolePolicyDocument"])
     yield roles
     cfn.delete_stack(StackName=stack)
 
 
 def test_aws_roles_reach_only_the_run_bucket_and_the_synclr_secrets(deployed):
-    for profile, statements in deployed.items():
+    for profile in ("synclr-ray-head", "synclr-ray-worker", "synclr-ray-pods"):
+        statements = deployed[profile]
         s3 = [s for s in statements if any(a.startswith("s3:") for a in s["Action"])]
         assert s3 and all(s["Resource"] in ("arn:aws:s3:::my-runs", "arn:aws:s3:::my-runs/*") for s in s3), profile
         assert {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"} <= {a for s in s3 for a in s["Action"]}
@@ -69,10 +81,23 @@ def test_aws_roles_reach_only_the_run_bucket_and_the_synclr_secrets(deployed):
         assert all(
             s["Effect"] == "Allow" and "*" not in "".join(s["Action"]).replace("Describe*", "") for s in statements
         )
-    worker = deployed["synclr-ray-worker"]
-    assert not [s for s in worker if any(a.split(":")[0] in ("ec2", "iam") for a in s["Action"])], (
-        "workers launch nothing"
-    )
+    for pods in ("synclr-ray-worker", "synclr-ray-pods"):
+        launching = [s for s in deployed[pods] if any(a.split(":")[0] in ("ec2", "iam") for a in s["Action"])]
+        assert not launching, f"{pods} launch nothing"
+
+
+def test_aws_pods_role_is_assumable_only_by_the_two_service_accounts(deployed):
+    (trust,) = deployed["trust of synclr-ray-pods"]
+    assert trust["Action"] == ["sts:AssumeRoleWithWebIdentity"]
+    assert trust["Principal"] == {"Federated": f"arn:aws:iam::123456789012:oidc-provider/{OIDC}"}
+    assert trust["Condition"]["StringEquals"] == {
+        f"{OIDC}:aud": "sts.amazonaws.com",
+        f"{OIDC}:sub": ["system:serviceaccount:ml:synclr-ray-head", "system:serviceaccount:ml:synclr-ray-worker"],
+    }
+    accounts = list(yaml.safe_load_all((REPO / "cluster" / "kuberay" / "serviceaccounts.yaml").read_text()))
+    assert {a["metadata"]["name"] for a in accounts} == {"synclr-ray-head", "synclr-ray-worker"}
+    assert all(a["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/synclr-ray-pods")
+               for a in accounts)  # fmt: skip
 
 
 def test_aws_head_ends_only_its_clusters_instances_and_passes_only_the_worker_role(deployed):
@@ -99,7 +124,7 @@ def test_gcp_script_grants_on_the_bucket_and_secrets_never_project_wide_storage(
     )
     gcloud.chmod(gcloud.stat().st_mode | stat.S_IEXEC)
     env = {**os.environ, "PATH": f"{gcloud.parent}{os.pathsep}{os.environ['PATH']}", "GCLOUD_LOG": str(log)}
-    env.update(PROJECT_ID="proj-7", RUN_BUCKET="my-runs", READ_ONLY_BUCKET="my-data")
+    env.update(PROJECT_ID="proj-7", RUN_BUCKET="my-runs", READ_ONLY_BUCKET="my-data", GKE_NAMESPACE="ml")
     subprocess.run(["bash", str(GCP_SCRIPT)], env=env, check=True, capture_output=True, timeout=60)
     calls = [line.rstrip("\x1f").split("\x1f") for line in log.read_text().splitlines()]
 
@@ -125,5 +150,8 @@ def test_gcp_script_grants_on_the_bucket_and_secrets_never_project_wide_storage(
         }
     assert granted("projects", "add-iam-policy-binding") == [(head, "roles/compute.instanceAdmin.v1")]
     assert granted("iam", "service-accounts", "add-iam-policy-binding", worker.split(":")[1]) == [
-        (head, "roles/iam.serviceAccountUser")
+        (head, "roles/iam.serviceAccountUser"),
+        # GKE workload identity: the two Kubernetes accounts of cluster/kuberay/serviceaccounts.yaml run as the worker.
+        ("serviceAccount:proj-7.svc.id.goog[ml/synclr-ray-head]", "roles/iam.workloadIdentityUser"),
+        ("serviceAccount:proj-7.svc.id.goog[ml/synclr-ray-worker]", "roles/iam.workloadIdentityUser"),
     ]
