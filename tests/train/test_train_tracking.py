@@ -9,7 +9,7 @@ import pytest
 import ray.cloudpickle
 from gratings import write_image_rows
 from mlflow.tracking import MlflowClient
-from ray.train.v2.api.callback import UserCallback
+from ray.train.v2._internal.execution.callback import ReportCallback
 from tensorboardX.proto.event_pb2 import Event
 
 from synclr_ray.config import ConfigError, load_config
@@ -35,14 +35,16 @@ def _scalars(folder: Path, tag: str) -> dict[int, float]:
     return values
 
 
-class ReportLog(UserCallback):
-    """What Ray Train's controller receives from ``ray.train.report``: one line per report in ``path``."""
+class ReportLog(ReportCallback):
+    """What Ray Train's controller receives from ``ray.train.report``: one line per report in ``path``.
+    (A callback named in RAY_TRAIN_CALLBACKS is one of Ray Train's own, so it takes their interface.)"""
 
     path = ""
 
-    def after_report(self, run_context, metrics, checkpoint) -> None:
+    def after_report(self, training_report, metrics) -> None:
+        line = {"step": metrics[0].get("step"), "checkpoint": training_report.checkpoint is not None}
         with open(self.path, "a") as out:
-            out.write(json.dumps({"step": metrics[0].get("step"), "checkpoint": checkpoint is not None}) + "\n")
+            out.write(json.dumps(line) + "\n")
 
 
 @pytest.mark.slow  # a 4-step pretraining run: ~30-70 s here
