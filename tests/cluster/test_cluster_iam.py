@@ -21,6 +21,7 @@ AWS_TEMPLATE = REPO / "cluster" / "iam" / "aws.yaml"
 GCP_SCRIPT = REPO / "cluster" / "iam" / "gcp.sh"
 
 
+@pytest.mark.slow  # cfn-lint loads every resource schema: ~35 s here
 def test_aws_template_passes_cfn_lint():
     problems = [str(m) for m in lint_all(AWS_TEMPLATE.read_text()) if m.rule.id[0] in "EW"]
     assert not problems, problems
