@@ -29,7 +29,7 @@ TOKEN = "fuzz-" + secrets.token_hex(16)
 # Serve counts a request as queued at the proxy until a replica takes it, so concurrency up to
 # max_queued_requests is never shed, however briefly every request waits to be assigned.
 MAX_ONGOING, MAX_QUEUED, RETRY_AFTER_S = 32, 32, 2
-BODY_TIMEOUT_S = 3
+BODY_TIMEOUT_S = 5  # short for the slow-body rows, with room for a proxy that forwards slowly under overload
 FUZZ_CONFIG = [
     "serve.precision=fp32",
     "serve.num_cpus=0.5",
