@@ -230,13 +230,17 @@ def test_a_model_with_nan_weights_never_becomes_ready(server, tmp_path):
     assert httpx.get(f"{server.url}/healthz").status_code == 200  # the other apps are untouched
 
 
-def test_a_replica_whose_model_breaks_after_start_fails_its_health_check_and_healthz_says_why(ray_cluster, export_dir):
-    """Serve restarts a replica whose ``check_health`` raises; until then ``/healthz`` answers 503 with the reason."""
+def _bare_replica(export_dir: str):
+    """A replica object outside Serve: the class as written, under Serve's ASGI wrapper, on the fp32 tiny config."""
     from synclr_ray.config import load_config
     from synclr_ray.serving.app import EmbeddingServer
 
-    replica_class = EmbeddingServer.func_or_class.__mro__[1]  # the class as written, under Serve's ASGI wrapper
-    replica = replica_class(export_dir, load_config("tiny", ["serve.precision=fp32"]).serve)
+    return EmbeddingServer.func_or_class.__mro__[1](export_dir, load_config("tiny", ["serve.precision=fp32"]).serve)
+
+
+def test_a_replica_whose_model_breaks_after_start_fails_its_health_check_and_healthz_says_why(ray_cluster, export_dir):
+    """Serve restarts a replica whose ``check_health`` raises; until then ``/healthz`` answers 503 with the reason."""
+    replica = _bare_replica(export_dir)
     asyncio.run(replica.check_health())
     assert asyncio.run(replica.healthz()).status_code == 200
     with torch.no_grad():
@@ -250,10 +254,7 @@ def test_a_replica_whose_model_breaks_after_start_fails_its_health_check_and_hea
 def test_a_request_is_decoded_one_image_at_a_time(ray_cluster, export_dir):
     """Limits are checked from the headers of all images before any is decoded; then each image's pixels exist
     only while it is turned into the model's input, so peak memory follows one image, not the request."""
-    from synclr_ray.config import load_config
-    from synclr_ray.serving.app import EmbeddingServer
-
-    replica = EmbeddingServer.func_or_class.__mro__[1](export_dir, load_config("tiny", ["serve.precision=fp32"]).serve)
+    replica = _bare_replica(export_dir)
     data = []
     for colour in ("red", "navy", "olive"):
         buffer = io.BytesIO()
