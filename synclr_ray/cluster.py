@@ -17,7 +17,7 @@ SUBCLUSTER_LABEL = "ray-subcluster"
 # Per-row bookkeeping between the generator pools (post-processing, metering, write-through) is light, so it
 # reserves no CPU and a cap bounds it instead: Ray Data shares a group's CPUs out by reservation, and on a node
 # sized for its generators a bookkeeping operator's share fell below even a quarter core, stalling the stream.
-BOOKKEEPING: dict[str, Any] = {"num_cpus": 0, "concurrency": 2}
+BOOKKEEPING: dict[str, Any] = {"num_cpus": 0, "compute": ray.data.TaskPoolStrategy(size=2)}
 
 
 def init_ray(cfg: RayConfig, **kwargs: Any) -> None:

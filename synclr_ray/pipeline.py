@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import ray
-from ray.data import ActorPoolStrategy, Dataset, Datasource, ReadTask
+from ray.data import ActorPoolStrategy, Dataset, Datasource, ReadTask, TaskPoolStrategy
 from ray.data.block import BlockMetadata
 
 from synclr_ray import rows, storage
@@ -268,7 +268,7 @@ def stream_dataset(cfg: Config, root: str, control: Any, steps: int) -> Dataset:
                           stream_length(cfg, steps), captions.block_rows)  # fmt: skip
     bookkeeping = {"batch_format": "pyarrow", **BOOKKEEPING}
     # One read task at a time: a block waits there for admission.
-    prompts = ray.data.read_datasource(source, num_cpus=BOOKKEEPING["num_cpus"], concurrency=1)
+    prompts = ray.data.read_datasource(source, num_cpus=BOOKKEEPING["num_cpus"], compute=TaskPoolStrategy(size=1))
     drawn = captions(prompts).map_batches(_metered, fn_args=("captions", control), **bookkeeping)
     images = ImageStage(cfg)(drawn).map_batches(_metered, fn_args=("images", control), **bookkeeping)
     if not cfg.pipeline.write_through:
