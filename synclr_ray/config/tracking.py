@@ -1,4 +1,6 @@
-"""Experiment tracking of the pretraining run: TensorBoard events, and optionally MLflow."""
+"""Experiment tracking of the pretraining run: TensorBoard events, and optionally MLflow and Weights & Biases."""
+
+from typing import Literal
 
 from pydantic import Field
 
@@ -17,8 +19,22 @@ class MlflowConfig(Section):
     experiment: str = Field("synclr", min_length=1, description="MLflow experiment name.")
 
 
+class WandbConfig(Section):
+    """Weights & Biases, logged from rank 0 inside the training loop (config once, metrics every log step)."""
+
+    enabled: bool = False
+    project: str = Field("synclr", min_length=1, description="W&B project.")
+    entity: str | None = Field(None, description="W&B team or user; default: the API key's default entity.")
+    mode: Literal["online", "offline"] = Field(
+        "online",
+        description="online: needs WANDB_API_KEY in the training workers' environment (a job's runtime_env); "
+        "offline: the run is written under ROOT/train/wandb/ for `wandb sync` later.",
+    )
+
+
 class TrackingConfig(Section):
     """Where the training metrics go besides ROOT/train/metrics.jsonl and Ray Train's reports."""
 
     tensorboard: bool = Field(True, description="Write TensorBoard events under ROOT/train/tensorboard/.")
     mlflow: MlflowConfig = MlflowConfig()
+    wandb: WandbConfig = WandbConfig()

@@ -30,7 +30,7 @@ from synclr_ray.train.figures import write_training_figure
 from synclr_ray.train.loop import METRICS_FILE, train_loop_per_worker
 from synclr_ray.train.objective import SynCLR
 from synclr_ray.train.order import shuffled_rows
-from synclr_ray.train.tracking import mlflow_tracking_uri
+from synclr_ray.train.tracking import check_tracking
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +72,7 @@ def fit(
     """
     tcfg = cfg.train
     last_step = stop_step(cfg, steps)
-    if cfg.tracking.mlflow.enabled:
-        mlflow_tracking_uri(cfg, storage_uri)  # an object-store run without a tracking URI fails before training
+    check_tracking(cfg, storage_uri)
     save_config(cfg, storage_uri)
     filesystem, path = storage.filesystem(storage_uri)
     parent, name = path.rstrip("/").rsplit("/", 1)

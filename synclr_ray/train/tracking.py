@@ -1,17 +1,21 @@
-"""Training metrics every log step: to Ray Train (``ray.train.report``), TensorBoard and optionally MLflow.
+"""Training metrics every log step: to Ray Train (``ray.train.report``), TensorBoard, optionally MLflow and W&B.
 
 Every rank reports the same record at the same steps (``ray.train.report`` is a barrier);
-rank 0 alone writes TensorBoard events under ``RUN_DIR/tensorboard/`` and logs to MLflow. The
-MLflow run id is kept in ``RUN_DIR/mlflow.json``, so a resumed run continues the same MLflow run.
+rank 0 alone writes TensorBoard events under ``RUN_DIR/tensorboard/`` and logs to MLflow and
+W&B. Their run ids are kept in ``RUN_DIR/mlflow.json`` and ``RUN_DIR/wandb.json``, so a resumed
+training run continues the same tracked run.
 """
 
 import json
 import logging
+import netrc
 import os
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import ray.train
 
@@ -22,6 +26,29 @@ log = logging.getLogger(__name__)
 
 TENSORBOARD_DIR = "tensorboard"
 MLFLOW_FILE = "mlflow.json"
+WANDB_FILE = "wandb.json"
+WANDB_DIR = "wandb"
+
+
+def check_tracking(cfg: Config, run_dir: str) -> None:
+    """Raise `ConfigError` before training for a tracking sink that could not start on the workers."""
+    if cfg.tracking.mlflow.enabled:
+        mlflow_tracking_uri(cfg, run_dir)
+    if cfg.tracking.wandb.enabled and cfg.tracking.wandb.mode == "online" and not _wandb_logged_in():
+        raise ConfigError(
+            "tracking.wandb.mode=online: no W&B API key: set WANDB_API_KEY (in the job's runtime_env on a "
+            "cluster) or run `wandb login`, or set tracking.wandb.mode=offline"
+        )
+
+
+def _wandb_logged_in() -> bool:
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    try:
+        return netrc.netrc().authenticators(host) is not None
+    except (FileNotFoundError, netrc.NetrcParseError):
+        return False
 
 
 def mlflow_tracking_uri(cfg: Config, run_dir: str) -> str:
@@ -105,6 +132,51 @@ class MlflowLog:
         self.client.set_terminated(self.run_id, status="FINISHED")
 
 
+class WandbLog:
+    """Config once, then metrics per log step, to one W&B run (resumed with the training run).
+
+    The run's local files live under ``RUN_DIR/wandb/`` (an offline run is synced from there with
+    ``wandb sync``); for an object-store run directory they are written locally and copied there at the end.
+    """
+
+    def __init__(self, cfg: Config, run_dir: str) -> None:
+        import wandb
+
+        wcfg = cfg.tracking.wandb
+        self.uri = storage.join(run_dir, WANDB_DIR)
+        # W&B writes its files under DIR/wandb/: DIR is the run directory, or a local one copied there at the end.
+        self.local = tempfile.mkdtemp(prefix="synclr-wandb-") if storage.is_remote(run_dir) else None
+        os.makedirs(self.local or storage.filesystem(run_dir)[1], exist_ok=True)
+        state_uri = storage.join(run_dir, WANDB_FILE)
+        saved = storage.read_json(state_uri) if storage.exists(state_uri) else {}
+        run_id = saved.get("run_id") or uuid.uuid4().hex[:8]
+        self.run = wandb.init(
+            project=wcfg.project,
+            entity=wcfg.entity,
+            id=run_id,
+            resume="allow",
+            name=run_dir.rstrip("/").rsplit("/", 2)[-2],
+            dir=self.local or storage.filesystem(run_dir)[1],
+            mode=wcfg.mode,
+            config=_flatten(cfg.model_dump(mode="json")),
+            settings=wandb.Settings(console="off", silent=True),  # the driver already shows the worker's log
+        )
+        if not saved:
+            storage.write_json(state_uri, {"run_id": run_id, "project": wcfg.project})
+        log.info("W&B run %s in project %r (%s)", run_id, wcfg.project, wcfg.mode)
+
+    def log(self, record: dict[str, float]) -> None:
+        self.run.log({name: value for name, value in record.items() if name != "step"}, step=int(record["step"]))
+
+    def close(self) -> None:
+        self.run.finish()
+        if self.local:
+            written = Path(self.local) / WANDB_DIR
+            for path in written.rglob("*"):
+                if path.is_file() and not path.is_symlink():
+                    storage.write_bytes(storage.join(self.uri, str(path.relative_to(written))), path.read_bytes())
+
+
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in tree.items():
@@ -116,14 +188,16 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 class Tracker:
-    """The metric sinks of one rank: Ray Train on every rank, TensorBoard and MLflow on rank 0."""
+    """The metric sinks of one rank: Ray Train on every rank, TensorBoard, MLflow and W&B on rank 0."""
 
     def __init__(self, cfg: Config, run_dir: str, resumed_step: int, rank: int) -> None:
-        self.sinks: list[TensorBoardLog | MlflowLog] = []
+        self.sinks: list[TensorBoardLog | MlflowLog | WandbLog] = []
         if rank == 0 and cfg.tracking.tensorboard:
             self.sinks.append(TensorBoardLog(storage.join(run_dir, TENSORBOARD_DIR), resumed_step))
         if rank == 0 and cfg.tracking.mlflow.enabled:
             self.sinks.append(MlflowLog(cfg, run_dir))
+        if rank == 0 and cfg.tracking.wandb.enabled:
+            self.sinks.append(WandbLog(cfg, run_dir))
 
     def log(self, record: dict[str, float]) -> None:
         """Report one log step's record (the same on every rank: a barrier) and write it to rank 0's sinks."""
