@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -99,6 +100,7 @@ class StreamControl:
         self.executions = 0
         self.started = time.time()
         self.rows: dict[str, int] = {}
+        self.drops: dict[str, Counter[str]] = {}
         self.last: dict[str, float] = {}
         self._start(None)
 
@@ -162,11 +164,21 @@ class StreamControl:
             self.resolved_to = max(self.resolved_to, max(positions) + 1)
             self.captioned.update(p for p in positions if p >= self.trained_to)
 
+    def dropped(self, stage: str, reasons: dict[str, int]) -> None:
+        """``stage`` dropped rows: how many for each reason."""
+        self.drops.setdefault(stage, Counter()).update(reasons)
+
     def report(self) -> dict[str, Any]:
-        """Rows that left each stage and their rate since the run started, the plan executions, and the
-        stream position the last attempt generated from."""
-        stages = {stage: {"rows": n, "rows_per_s": n / max(self.last[stage] - self.started, 1e-3)}
-                  for stage, n in self.rows.items()}  # fmt: skip
+        """Rows that left each stage, their rate since the run started and the rows it dropped by reason, the
+        plan executions, and the stream position the last attempt generated from."""
+        stages = {}
+        for stage in ("captions", "images"):
+            n, seconds = self.rows.get(stage, 0), self.last.get(stage, self.started) - self.started
+            stages[stage] = {
+                "rows": n,
+                "rows_per_s": n / max(seconds, 1e-3),
+                "dropped": dict(self.drops.get(stage, {})),
+            }
         return {"stages": stages, "executions": self.executions, "generated_from": self.plan["generate_from"]}
 
 
@@ -262,7 +274,7 @@ def stream_length(cfg: Config, steps: int) -> int:
 
 def stream_dataset(cfg: Config, root: str, control: Any, steps: int) -> Dataset:
     """The lazy plan from prompt positions to image rows, for a training run of ``steps``."""
-    captions = CaptionStage(cfg)
+    captions = CaptionStage(cfg, drops=control)
     cycle = cfg.pipeline.caption_cycle
     source = PromptSource(prompt_planner(cfg, prepare_backgrounds(cfg, root)), control, cycle,
                           stream_length(cfg, steps), captions.block_rows)  # fmt: skip
@@ -270,7 +282,7 @@ def stream_dataset(cfg: Config, root: str, control: Any, steps: int) -> Dataset:
     # One read task at a time: a block waits there for admission.
     prompts = ray.data.read_datasource(source, num_cpus=BOOKKEEPING["num_cpus"], compute=TaskPoolStrategy(size=1))
     drawn = captions(prompts).map_batches(_metered, fn_args=("captions", control), **bookkeeping)
-    images = ImageStage(cfg)(drawn).map_batches(_metered, fn_args=("images", control), **bookkeeping)
+    images = ImageStage(cfg, drops=control)(drawn).map_batches(_metered, fn_args=("images", control), **bookkeeping)
     if not cfg.pipeline.write_through:
         return images
     return images.map_batches(StreamWriter, fn_constructor_args=(RunRoot(root).stream, control, cycle),

@@ -10,6 +10,7 @@ deletes rounds the log does not name.
 
 import logging
 import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -44,13 +45,15 @@ ROWS_PER_DEDUP_PARTITION = 100_000  # few shuffle partitions: each one is an agg
 
 class CaptionStage:
     """Prompt rows (`rows.PROMPT_SCHEMA`) -> caption rows (`rows.CAPTION_SCHEMA`): the LLM engine, then
-    per-row post-processing; rows failing a rule are dropped. Lazy: nothing runs until consumed.
+    per-row post-processing; rows failing a rule are dropped, and counted by rule on ``drops`` when given
+    (an actor with ``dropped(stage, reasons)``). Lazy: nothing runs until consumed.
 
     Exact dedup across a whole run is the staged runner's job (`run_captions`), not the stage's.
     """
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, drops: Any = None) -> None:
         self.cfg = cfg
+        self.drops = drops
 
     @property
     def block_rows(self) -> int:
@@ -66,13 +69,17 @@ class CaptionStage:
         )
 
     def __call__(self, prompts: Dataset) -> Dataset:
-        return self.marked(prompts).map_batches(_ok_rows, fn_kwargs={"schema": rows.CAPTION_SCHEMA},
+        return self.marked(prompts).map_batches(_ok_rows, fn_kwargs={"schema": rows.CAPTION_SCHEMA, "drops": self.drops},
                                                 batch_format="pyarrow", **BOOKKEEPING)  # fmt: skip
 
 
-def _ok_rows(batch: pa.Table, schema: pa.Schema) -> pa.Table:
-    """Ray Data UDF: the rows that passed every post-processing rule, with ``schema``'s columns."""
-    return rows.conform(batch.filter(pc.equal(batch["status"], "ok")), schema, "caption rows")
+def _ok_rows(batch: pa.Table, schema: pa.Schema, drops: Any = None) -> pa.Table:
+    """Ray Data UDF: the rows that passed every post-processing rule, with ``schema``'s columns; the others
+    are counted by rule on ``drops``."""
+    ok = pc.equal(batch["status"], "ok")
+    if drops is not None and (reasons := Counter(batch.filter(pc.invert(ok))["status"].to_pylist())):
+        drops.dropped.remote("captions", dict(reasons))
+    return rows.conform(batch.filter(ok), schema, "caption rows")
 
 
 def prompt_planner(cfg: Config, backgrounds: str | None) -> PromptPlanner:

@@ -18,7 +18,10 @@ def print_pipeline_report(report: dict) -> None:
         f"\nstreaming run: step {report['step']} in {report['seconds']:.0f} s ({report['executions']} plan execution(s))"
     )
     for stage, numbers in report["stages"].items():
-        print(f"  {stage:>8}: {numbers['rows']:>6} rows, {numbers['rows_per_s']:.2f} rows/s")
+        dropped = numbers["dropped"]
+        why = f" ({', '.join(f'{reason} {n}' for reason, n in sorted(dropped.items()))})" if dropped else ""
+        print(f"  {stage:>8}: {numbers['rows']:>6} rows, {numbers['rows_per_s']:.2f} rows/s, "
+              f"{sum(dropped.values())} dropped{why}")  # fmt: skip
     trainer = report["trainer"]
     if "images_per_s" in trainer:
         print(f"  trainer : {trainer['images_per_s']:.1f} images/s, data-wait {100 * trainer['data_wait']:.0f}%"

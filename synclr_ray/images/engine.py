@@ -6,6 +6,7 @@ seeds alone, not on which captions share a batch.
 """
 
 import logging
+from collections import Counter
 from typing import Any
 
 import pyarrow as pa
@@ -24,9 +25,12 @@ _MAX_REASON = 500
 
 
 class ImageGenerator:
-    """Caption rows in, image rows out (`rows.IMAGE_SCHEMA`); captions that cannot be drawn become error rows."""
+    """Caption rows in, image rows out (`rows.IMAGE_SCHEMA`); captions that cannot be drawn become error rows
+    (`generate`), or as a Ray Data UDF are logged and counted by reason on ``drops`` when given (an actor
+    with ``dropped(stage, reasons)``)."""
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, drops: Any = None) -> None:
+        self.drops = drops
         self.cfg = cfg.images
         self.run_seed = cfg.seed
         self.device = str(resolve(gpus=self.cfg.num_gpus).device)
@@ -36,8 +40,12 @@ class ImageGenerator:
     def __call__(self, batch: pa.Table) -> pa.Table:
         """Ray Data entry point: image rows only; failed captions are logged with their reason."""
         images, errors = self.generate(batch)
+        reasons: Counter[str] = Counter()
         for row in errors.select(["caption_id", "error"]).to_pylist():
             log.warning("caption %s dropped: %s", row["caption_id"], row["error"])
+            reasons[row["error"].split(":", 1)[0]] += 1  # the exception type, or the rule
+        if self.drops is not None and reasons:
+            self.drops.dropped.remote("images", dict(reasons))
         return images
 
     def generate(self, captions: pa.Table) -> tuple[pa.Table, pa.Table]:

@@ -58,15 +58,18 @@ def _map_options(cfg: Config) -> dict[str, Any]:
 class ImageStage:
     """Caption rows (`rows.CAPTION_SCHEMA`) -> image rows (`rows.IMAGE_SCHEMA`), drawn lazily by a pool of
     generator actors. A row's ``epoch`` enters its seeds, so a later epoch draws fresh images of the
-    same caption. Captions that cannot be drawn are logged with their reason and left out.
+    same caption. Captions that cannot be drawn are logged with their reason and left out, and counted
+    by reason on ``drops`` when given (an actor with ``dropped(stage, reasons)``).
     """
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, drops: Any = None) -> None:
         self.cfg = cfg
+        self.drops = drops
 
     def __call__(self, captions: ray.data.Dataset) -> ray.data.Dataset:
         return captions.map_batches(
-            ImageGenerator, fn_constructor_kwargs={"cfg": self.cfg}, batch_size=self.cfg.images.batch_size,
+            ImageGenerator, fn_constructor_kwargs={"cfg": self.cfg, "drops": self.drops},
+            batch_size=self.cfg.images.batch_size,
             **_map_options(self.cfg),
         )  # fmt: skip
 

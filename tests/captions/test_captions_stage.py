@@ -1,13 +1,16 @@
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
+import ray
 
 from synclr_ray import rows, storage
 from synclr_ray.captions import stage
 from synclr_ray.captions.postprocess import normalise
 from synclr_ray.captions.prompts import caption_id
 from synclr_ray.config import load_config
+from synclr_ray.pipeline import StreamControl
 from synclr_ray.runroot import RunRoot
 
 FAST = ["captions.backgrounds=generic", "captions.max_new_tokens=30", "captions.batch_size=8"]
@@ -30,6 +33,19 @@ def test_transformers_engine_through_ray_data(ray_cluster):
         assert "\n" not in row["caption"] and row["caption"] == row["caption"].strip()
     ok = [r for r in marked if r["status"] == "ok"]
     assert len(ok) >= 4 and all(len(r["caption"].split()) >= cfg.captions.min_words for r in ok)
+
+
+def test_rows_failing_a_rule_are_dropped_and_counted_by_rule(ray_cluster):
+    control = StreamControl.remote(None, None, 1000)
+    planned = [
+        {**stage.prompt_planner(load_config("tiny", FAST), None).plan(i), "index": i, "epoch": 0} for i in range(4)
+    ]
+    marked = rows.to_table(planned, rows.PROMPT_SCHEMA).drop_columns(["prompt"])
+    marked = marked.append_column("caption", pa.array(["a red ball", "", "red", "a blue cube"]))
+    marked = marked.append_column("status", pa.array(["ok", "empty", "too_short", "ok"]))
+    kept = stage._ok_rows(marked, rows.CAPTION_SCHEMA, control)
+    assert kept.schema == rows.CAPTION_SCHEMA and kept["caption"].to_pylist() == ["a red ball", "a blue cube"]
+    assert ray.get(control.report.remote())["stages"]["captions"]["dropped"] == {"empty": 1, "too_short": 1}
 
 
 @pytest.mark.slow

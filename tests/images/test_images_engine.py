@@ -4,12 +4,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+import ray
 import torch
 
 from synclr_ray import rows
 from synclr_ray.config import load_config
 from synclr_ray.images.encoding import decode_image
 from synclr_ray.images.engine import ImageGenerator
+from synclr_ray.pipeline import StreamControl
 from synclr_ray.seeds import image_seeds
 
 Rows = Callable[..., list[dict[str, Any]]]
@@ -64,6 +66,18 @@ def test_bad_captions_become_error_rows_and_spare_their_batch(generator: ImageGe
     assert images["caption_id"].to_pylist() == ["cap-0000"]
     assert errors["caption_id"].to_pylist() == ["cap-0001", "cap-0002"]
     assert errors["error"].to_pylist() == ["caption is empty"] * 2
+
+
+def test_as_a_ray_data_udf_dropped_captions_are_counted_by_reason(
+    ray_cluster, generator: ImageGenerator, caption_rows: Rows, monkeypatch
+) -> None:
+    control = StreamControl.remote(None, None, 1000)
+    monkeypatch.setattr(generator, "drops", control)
+    records = caption_rows(3)
+    records[0]["caption"] = records[2]["caption"] = " "
+    images = generator(rows.to_table(records, rows.CAPTION_SCHEMA))
+    assert images["caption_id"].to_pylist() == ["cap-0001"]
+    assert ray.get(control.report.remote())["stages"]["images"]["dropped"] == {"caption is empty": 2}
 
 
 def test_a_model_that_fails_on_every_caption_stops_the_run(caption_rows: Rows) -> None:
