@@ -26,7 +26,9 @@ from synclr_ray.runroot import CONFIG_FILE, RunRoot
 pytestmark = pytest.mark.slow  # starts its own Ray head and submits a job (~40 s)
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ["captions", "images", "pretrain", "probe", "pipeline", "transfer", "finetune", "segment"]
+# jobs/<script>.py -> the `synclr` command it runs
+JOBS = {"captions": "captions", "images": "images", "pretrain": "pretrain", "probe": "probe", "pipeline": "pipeline",
+        "transfer": "transfer", "finetune": "finetune", "segment": "segment", "embed_dataset": "embed-dataset"}  # fmt: skip
 RAY_CLI = str(Path(sys.executable).parent / "ray")
 HEAD_PORTS = [
     "port",
@@ -47,9 +49,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _run_job_script(stage: str, *args: str) -> int:
+def _run_job_script(script: str, *args: str) -> int:
     argv = sys.argv
-    sys.argv = [str(REPO / "jobs" / f"{stage}.py"), *args]
+    sys.argv = [str(REPO / "jobs" / f"{script}.py"), *args]
     try:
         runpy.run_path(sys.argv[0], run_name="__main__")
     except SystemExit as exc:
@@ -59,11 +61,15 @@ def _run_job_script(stage: str, *args: str) -> int:
     return 0
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_job_entrypoint_is_the_stage_command(stage, capsys):
-    assert _run_job_script(stage, "--help") == 0
+def test_every_job_script_is_checked():
+    assert sorted(path.stem for path in (REPO / "jobs").glob("*.py")) == sorted(JOBS)
+
+
+@pytest.mark.parametrize("script", JOBS)
+def test_job_entrypoint_is_the_stage_command(script, capsys):
+    assert _run_job_script(script, "--help") == 0
     out = capsys.readouterr().out
-    assert f" {stage} [OPTIONS]" in out, out
+    assert f" {JOBS[script]} [OPTIONS]" in out, out
     assert "--config" in out and "--set" in out
 
 
