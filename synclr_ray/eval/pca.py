@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 from sklearn.decomposition import PCA
 
 from synclr_ray import storage
@@ -20,8 +20,9 @@ from synclr_ray.config.eval import EvalConfig
 from synclr_ray.device import resolve
 from synclr_ray.encoder import Encoder, load_encoder
 
-COLUMNS = ("input", "1st component > threshold", "components 1-3 as RGB")
+COLUMNS = ("input", "foreground (PC 1)", "PCs 1-3 as RGB")
 HEADER_PX = 24
+DPI = 100
 
 
 def patch_features(encoder: Encoder, images: list[Image.Image]) -> tuple[torch.Tensor, np.ndarray]:
@@ -58,8 +59,14 @@ def _foreground(flat: np.ndarray, h: int, w: int) -> np.ndarray:
     return 1 - first if first[border].mean() > first.mean() else first
 
 
-def pca_figure(encoder: Encoder, images: list[Image.Image], threshold: float, tile: int) -> Image.Image:
-    """One row per image: the input as the encoder sees it, the foreground mask, the RGB components."""
+def pca_figure(encoder: Encoder, images: list[Image.Image], threshold: float, tile: int) -> bytes:
+    """One row per image: the input as the encoder sees it, the foreground mask, the RGB components; as PNG
+    bytes, each cell ``tile`` pixels square below a header of column titles."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     if not images:
         raise ValueError("pca: no images given")
     pixels, patches = patch_features(encoder, images)
@@ -67,30 +74,30 @@ def pca_figure(encoder: Encoder, images: list[Image.Image], threshold: float, ti
     mean = torch.tensor(encoder.info["mean"]).view(3, 1, 1)
     std = torch.tensor(encoder.info["std"]).view(3, 1, 1)
     seen = ((pixels.cpu() * std + mean).clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-    figure = Image.new("RGB", (len(COLUMNS) * tile, HEADER_PX + len(images) * tile), "white")
-    draw = ImageDraw.Draw(figure)
+    width, height = len(COLUMNS) * tile, HEADER_PX + len(images) * tile
+    fig = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    fontsize = min(8.0, tile / (0.9 * max(map(len, COLUMNS))))  # a title fits its column
     for col, title in enumerate(COLUMNS):
-        draw.text((col * tile + 4, 6), title, fill="black")
+        fig.text(
+            (col + 0.5) * tile / width, 1 - HEADER_PX / 2 / height, title, ha="center", va="center", fontsize=fontsize
+        )
     for row in range(len(images)):
         cells = (
-            Image.fromarray(seen[row]).resize((tile, tile), Image.Resampling.BICUBIC),
-            _nearest((mask[row] * 255).astype(np.uint8), tile),
-            _nearest((colours[row] * 255).round().astype(np.uint8), tile),
+            (np.asarray(Image.fromarray(seen[row]).resize((tile, tile), Image.Resampling.BICUBIC)), {}),
+            (mask[row].astype(float), {"cmap": "gray", "vmin": 0, "vmax": 1}),
+            (colours[row], {}),
         )
-        for col, cell in enumerate(cells):
-            figure.paste(cell.convert("RGB"), (col * tile, HEADER_PX + row * tile))
-    return figure
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    """The image encoded as PNG."""
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _nearest(grid: np.ndarray, tile: int) -> Image.Image:
-    return Image.fromarray(grid).resize((tile, tile), Image.Resampling.NEAREST)
+        for col, (cell, style) in enumerate(cells):
+            # One axes per cell at whole-pixel bounds, drawn nearest-neighbour: a patch is a block of pixels.
+            ax = fig.add_axes(
+                (col * tile / width, 1 - (HEADER_PX + (row + 1) * tile) / height, tile / width, tile / height)
+            )
+            ax.imshow(cell, interpolation="nearest", aspect="auto", **style)
+            ax.set_axis_off()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def write_pca_figure(encoder_uri: str, image_uris: list[str], out_uri: str, cfg: EvalConfig) -> str:
@@ -102,5 +109,5 @@ def write_pca_figure(encoder_uri: str, image_uris: list[str], out_uri: str, cfg:
             images.append(Image.open(io.BytesIO(storage.read_bytes(uri))).convert("RGB"))
         except (OSError, ValueError) as exc:
             raise ValueError(f"pca: cannot read image {uri} ({exc})") from None
-    storage.write_bytes(out_uri, png_bytes(pca_figure(encoder, images, cfg.pca_threshold, cfg.pca_tile)))
+    storage.write_bytes(out_uri, pca_figure(encoder, images, cfg.pca_threshold, cfg.pca_tile))
     return out_uri
