@@ -29,7 +29,7 @@ def embed_dataset(
     """
     from synclr_ray.embed.stage import run_embed_dataset
 
-    manifest = run_embed_dataset(resolve_config(config, overrides), encoder, input_uri, out)
+    manifest = run_embed_dataset(resolve_config(config, overrides, join_ray=True), encoder, input_uri, out)
     print(
         f"embedded {manifest['rows']} images into {manifest['units_done']} shards under {out}"
         + (f" ({manifest['errors']} undecodable, listed under {out}/_errors)" if manifest["errors"] else "")

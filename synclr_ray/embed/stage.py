@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 import ray
 
 from synclr_ray import storage
-from synclr_ray.cluster import init_ray, run_data_in
+from synclr_ray.cluster import run_data_in
 from synclr_ray.config import Config
 from synclr_ray.config.embed import EmbedConfig
 from synclr_ray.embed.units import Unit, plan_digest, plan_units, read_unit
@@ -204,7 +204,6 @@ def run_embed_dataset(cfg: Config, encoder: str, input_uri: str, out: str) -> di
 
 def _embed_units(cfg: Config, encoder_id: str, pending: list[Unit], out: str) -> tuple[dict[str, dict], dict[str, str]]:
     ecfg = cfg.embed
-    init_ray(cfg.ray)
     results = ray.data.from_items([asdict(u) for u in pending]).map_batches(
         ShardEmbedder,
         fn_constructor_kwargs={"encoder_uri": encoder_id, "out": out, "cfg": ecfg},
