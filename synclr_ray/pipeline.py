@@ -102,6 +102,8 @@ class StreamControl:
         self.rows: dict[str, int] = {}
         self.drops: dict[str, Counter[str]] = {}
         self.last: dict[str, float] = {}
+        self.generated_to = 0  # one past the last position that left the image stage, in any attempt
+        self.regenerated = 0  # positions an attempt generated again because an earlier one had not kept them
         self._start(None)
 
     def _frontier(self) -> int:
@@ -126,6 +128,7 @@ class StreamControl:
         """A training attempt starts from ``position`` (its checkpoint's, None for a fresh run)."""
         self.attempt += 1
         self._start(position)
+        self.regenerated += max(0, self.generated_to - self.plan["generate_from"])
         log.info("stream: attempt %d generates from position %d", self.attempt, self.plan["generate_from"])
 
     def trained(self, key: list[int]) -> None:
@@ -158,6 +161,8 @@ class StreamControl:
         """Rows with ``keys`` left ``stage``."""
         self.rows[stage] = self.rows.get(stage, 0) + len(keys)
         self.last[stage] = time.time()
+        if stage == "images" and keys:
+            self.generated_to = max(self.generated_to, max(self.positions.position(key) for key in keys) + 1)
         if stage == "captions" and keys:
             positions = [self.positions.position(key) for key in keys]
             # Rows leave a stage in stream order: every position up to the last one is resolved.
@@ -170,7 +175,8 @@ class StreamControl:
 
     def report(self) -> dict[str, Any]:
         """Rows that left each stage, their rate since the run started and the rows it dropped by reason, the
-        plan executions, and the stream position the last attempt generated from."""
+        plan executions, the stream position the last attempt generated from, and the positions that
+        attempts of this run generated again (rows in flight at a crash)."""
         stages = {}
         for stage in ("captions", "images"):
             n, seconds = self.rows.get(stage, 0), self.last.get(stage, self.started) - self.started
@@ -179,7 +185,8 @@ class StreamControl:
                 "rows_per_s": n / max(seconds, 1e-3),
                 "dropped": dict(self.drops.get(stage, {})),
             }
-        return {"stages": stages, "executions": self.executions, "generated_from": self.plan["generate_from"]}
+        return {"stages": stages, "executions": self.executions, "generated_from": self.plan["generate_from"],
+                "regenerated": self.regenerated}  # fmt: skip
 
 
 class PromptSource(Datasource):

@@ -113,6 +113,15 @@ def test_the_write_through_replays_what_a_resumed_run_has_not_trained(ray_cluste
 EIGHT = [*SMALL, "train.steps=8", "train.checkpoint_every=4", "train.max_failures=1"]
 
 
+def test_a_restart_counts_the_positions_it_generates_again(ray_cluster):
+    control = StreamControl.remote(None, None, 1000)
+    ray.get(control.resume_at.remote(None))
+    control.add.remote("images", [(0, i) for i in range(10)])  # generated 0..9, trained up to 4 when it crashed
+    ray.get(control.resume_at.remote({"next": [0, 4], "trained": []}))
+    report = ray.get(control.report.remote())
+    assert (report["generated_from"], report["regenerated"], report["stages"]["images"]["rows"]) == (4, 6, 10)
+
+
 @pytest.fixture(scope="module")
 def streamed(ray_cluster, tmp_path_factory) -> tuple[Path, dict]:
     """`synclr pipeline --steps 4` as a user types it, the first half of an 8-step run."""
@@ -150,7 +159,7 @@ def _metric_steps(root: Path) -> list[int]:
 @pytest.mark.slow  # a ~60 s streaming run
 def test_one_execution_streams_from_the_llm_through_diffusion_to_the_trainer(streamed):
     root, report = streamed
-    assert report["step"] == 4 and report["executions"] == 1 and report["generated_from"] == 0
+    assert report["step"] == 4 and report["executions"] == 1 and report["generated_from"] == report["regenerated"] == 0
     consumed = 4 * 4  # steps x captions per step
     assert consumed <= report["stages"]["images"]["rows"] <= report["stages"]["captions"]["rows"]
     final = _final_state(root)
@@ -207,5 +216,6 @@ def test_a_crashed_trainer_resumes_from_the_write_through_without_generating_aga
     # The restart resumes training at step 4's checkpoint but generation after the write-through's last row,
     # past the 5th step's rows, which were generated, written through and trained before the kill.
     assert report["generated_from"] >= 5 * 4
+    assert report["regenerated"] <= rows_in_flight(cfg)  # only rows in flight at the kill are drawn again
     # Each attempt stopped with at most `rows_in_flight` rows drawn but not trained.
     assert report["stages"]["images"]["rows"] <= 8 * 4 + 2 * rows_in_flight(cfg)

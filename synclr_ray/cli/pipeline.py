@@ -27,6 +27,8 @@ def print_pipeline_report(report: dict) -> None:
         print(f"  trainer : {trainer['images_per_s']:.1f} images/s, data-wait {100 * trainer['data_wait']:.0f}%"
               f" ({'generation-bound: add generators' if trainer['data_wait'] > 0.1 else 'compute-bound'})")  # fmt: skip
     print(f"  skipped : {trainer['skipped_steps']} steps with a non-finite loss, {trainer['bad_records']} bad records")
+    if report["regenerated"]:
+        print(f"  resumed : {report['regenerated']} stream positions generated again (in flight at a restart)")
     print(f"  checkpoints: {report['train']}\n  encoder: {report['export']}")
     if report["stream"]:
         print(f"  generated rows: {report['stream']}")
