@@ -187,10 +187,19 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def quiet_ray_train_reports() -> None:
+    """Ray Train V2 logs each ``ray.train.report`` call at INFO on every rank, under a logger named by its
+    module's file: one line per log step per rank beside the training progress line, which says the same."""
+    from ray.train.v2._internal.execution import context
+
+    logging.getLogger(context.__file__).setLevel(logging.WARNING)
+
+
 class Tracker:
     """The metric sinks of one rank: Ray Train on every rank, TensorBoard, MLflow and W&B on rank 0."""
 
     def __init__(self, cfg: Config, run_dir: str, resumed_step: int, rank: int) -> None:
+        quiet_ray_train_reports()
         self.sinks: list[TensorBoardLog | MlflowLog | WandbLog] = []
         if rank == 0 and cfg.tracking.tensorboard:
             self.sinks.append(TensorBoardLog(storage.join(run_dir, TENSORBOARD_DIR), resumed_step))

@@ -1,6 +1,7 @@
 """Training metrics every log step: to Ray Train, TensorBoard events under ROOT/train/, an MLflow and a W&B run."""
 
 import json
+import logging
 import struct
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from wandb.proto.wandb_internal_pb2 import Record
 
 from synclr_ray.config import ConfigError, load_config
 from synclr_ray.train.stage import run_pretrain
-from synclr_ray.train.tracking import WandbLog, check_tracking, mlflow_tracking_uri
+from synclr_ray.train.tracking import WandbLog, check_tracking, mlflow_tracking_uri, quiet_ray_train_reports
 
 SMALL = ["train.batch_captions=4", "train.steps=4", "train.optim.warmup_steps=1", "train.checkpoint_every=4",
          "train.log_every=1", "train.loader_tasks=1", "ray.progress_bars=false"]  # fmt: skip
@@ -143,3 +144,18 @@ def test_online_wandb_without_an_api_key_fails_before_training(tmp_path, monkeyp
         check_tracking(cfg, str(tmp_path / "train"))
     monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
     check_tracking(cfg, str(tmp_path / "train"))
+
+
+def test_ray_trains_per_report_info_line_is_silenced_and_its_warnings_kept(caplog):
+    from ray.train.v2._internal.execution import context
+
+    reports = logging.getLogger(context.__file__)
+    level = reports.level
+    try:
+        quiet_ray_train_reports()
+        with caplog.at_level(logging.INFO):
+            reports.info("Reporting training result 1")
+            reports.warning("a warning")
+        assert [record.getMessage() for record in caplog.records if record.name == reports.name] == ["a warning"]
+    finally:
+        reports.setLevel(level)
