@@ -169,7 +169,12 @@ class WandbLog:
         self.run.log({name: value for name, value in record.items() if name != "step"}, step=int(record["step"]))
 
     def close(self) -> None:
+        import wandb
+
         self.run.finish()
+        # finish() returns before W&B's service has written (or uploaded) everything, and its atexit hook is
+        # not reliable in a Ray worker, which Ray Train ends: wait for the service here.
+        wandb.teardown()
         if self.local:
             written = Path(self.local) / WANDB_DIR
             for path in written.rglob("*"):
