@@ -1,7 +1,6 @@
 """The streaming pipeline: where the stream starts, the write-through, and runs on the tiny preset."""
 
 import json
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -15,7 +14,6 @@ from synclr_runs import run_synclr
 from synclr_ray import rows
 from synclr_ray.captions.stage import CaptionStage, prompt_planner
 from synclr_ray.config import load_config
-from synclr_ray.encoder import load_encoder
 from synclr_ray.pipeline import PromptSource, StreamControl, StreamPlan, StreamWriter, rows_in_flight, run_pipeline
 
 # 4 steps of 4 captions, checkpoints at 2 and 4; prompt blocks of 16 (8 engine batches of 2).
@@ -122,13 +120,6 @@ def test_a_restart_counts_the_positions_it_generates_again(ray_cluster):
     assert (report["generated_from"], report["regenerated"], report["stages"]["images"]["rows"]) == (4, 6, 10)
 
 
-@pytest.fixture(scope="module")
-def streamed(ray_cluster, tmp_path_factory) -> tuple[Path, dict]:
-    """`synclr pipeline --steps 4` as a user types it, the first half of an 8-step run."""
-    root = tmp_path_factory.mktemp("pipeline")
-    return root, _pipeline_cli(root, EIGHT, "--steps", "4")
-
-
 def _pipeline_cli(root: Path, overrides: list[str], *options: str) -> dict:
     args = [
         "pipeline",
@@ -156,29 +147,14 @@ def _metric_steps(root: Path) -> list[int]:
     return [json.loads(line)["step"] for line in (root / "train" / "metrics.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.slow  # a ~60 s streaming run
-def test_one_execution_streams_from_the_llm_through_diffusion_to_the_trainer(streamed):
-    root, report = streamed
-    assert report["step"] == 4 and report["executions"] == 1 and report["generated_from"] == report["regenerated"] == 0
-    consumed = 4 * 4  # steps x captions per step
-    assert consumed <= report["stages"]["images"]["rows"] <= report["stages"]["captions"]["rows"]
-    final = _final_state(root)
-    assert final["step"] == 4 and final["stream"]["trained"] == []
-    assert final["stream"]["next"] >= [0, consumed]  # past the 16th row, which it trained
-    assert load_encoder(report["export"]).info["feature_dim"] == 192
-    assert 0 <= report["trainer"]["data_wait"] <= 1
-
-
-@pytest.mark.slow
-def test_a_rerun_resumes_generation_at_the_stored_stream_position(streamed, tmp_path):
-    first_root, first = streamed
-    root = tmp_path / "run"
-    shutil.copytree(first_root, root)
-    stored = _final_state(root)["stream"]["next"]
-    second = _pipeline_cli(root, EIGHT)
-    assert (second["step"], second["executions"]) == (8, 1)
-    assert _metric_steps(root) == list(range(1, 9))
-    assert second["generated_from"] == stored[1] >= 16  # 4 steps of 4 captions
+@pytest.mark.slow  # two streaming runs; tests/test_demo.py checks one streaming run's outputs
+def test_a_rerun_resumes_generation_at_the_stored_stream_position(ray_cluster, tmp_path):
+    first = _pipeline_cli(tmp_path, EIGHT, "--steps", "4")
+    stored = _final_state(tmp_path)["stream"]["next"]
+    second = _pipeline_cli(tmp_path, EIGHT)
+    assert (first["step"], first["executions"], second["step"], second["executions"]) == (4, 1, 8, 1)
+    assert _metric_steps(tmp_path) == list(range(1, 9))
+    assert first["generated_from"] == 0 and second["generated_from"] == stored[1] >= 16  # 4 steps of 4 captions
     # Each command stops with at most `rows_in_flight` rows drawn but not trained.
     bound = 8 * 4 + 2 * rows_in_flight(load_config("tiny", EIGHT))
     assert all(first["stages"][s]["rows"] + second["stages"][s]["rows"] <= bound for s in ("captions", "images"))
