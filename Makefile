@@ -20,11 +20,9 @@ VLLM_LOCK_VENV := .venv-vllm-lock
 
 .PHONY: install install-vllm lock-vllm models demo lint format test test-slow test-realsize test-vllm bench clean
 
-# --no-compile: pip byte-compiles every installed file (half the install's time here); Python compiles what
-# is imported, on first import, into the same __pycache__ folders.
 $(STAMP): requirements.txt requirements-common.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --no-compile -r requirements.txt
+	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
@@ -33,7 +31,7 @@ install: $(STAMP)
 $(VLLM_STAMP): requirements-vllm.txt pyproject.toml
 	test -d $(VLLM_VENV) || $(PYTHON) -m venv $(VLLM_VENV)
 	$(call INDEX_PIP,$(VLLM_VENV)) install --quiet pip==26.3
-	$(call INDEX_PIP,$(VLLM_VENV)) install --quiet --no-compile --no-deps -r requirements-vllm.txt
+	$(call INDEX_PIP,$(VLLM_VENV)) install --quiet --no-deps -r requirements-vllm.txt
 	$(call INDEX_PIP,$(VLLM_VENV)) install --quiet --no-deps -e .
 	touch $(VLLM_STAMP)
 
