@@ -178,7 +178,7 @@ class StreamControl:
         plan executions, the stream position the last attempt generated from, and the positions that
         attempts of this run generated again (rows in flight at a crash)."""
         stages = {}
-        for stage in ("captions", "images"):
+        for stage in dict.fromkeys([*self.rows, *self.drops]):  # in the order rows first left them
             n, seconds = self.rows.get(stage, 0), self.last.get(stage, self.started) - self.started
             stages[stage] = {
                 "rows": n,

@@ -186,9 +186,6 @@ def test_a_crashed_trainer_resumes_from_the_write_through_without_generating_aga
     stream = _committed_stream(tmp_path)
     keys = list(zip(stream["epoch"], stream["index"], strict=True))
     assert 8 * 4 <= len(keys) == len(set(keys)) and keys == sorted(keys)  # in stream order, none written twice
-    assert set(stream["epoch"]) == {0} and len(set(stream["caption_id"])) == len(keys)  # every caption new
-    assert all(len(images) == len(seeds) == 4 for images, seeds in zip(stream["images"], stream["seeds"], strict=True))
-    assert len(pd.read_parquet(tmp_path / "stream")) >= len(stream)  # the folder opens as-is
     # The restart resumes training at step 4's checkpoint but generation after the write-through's last row,
     # past the 5th step's rows, which were generated, written through and trained before the kill.
     assert report["generated_from"] >= 5 * 4

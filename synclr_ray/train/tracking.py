@@ -146,7 +146,8 @@ class WandbLog:
         self.uri = storage.join(run_dir, WANDB_DIR)
         # W&B writes its files under DIR/wandb/: DIR is the run directory, or a local one copied there at the end.
         self.local = tempfile.mkdtemp(prefix="synclr-wandb-") if storage.is_remote(run_dir) else None
-        os.makedirs(self.local or storage.filesystem(run_dir)[1], exist_ok=True)
+        local_dir = self.local or storage.filesystem(run_dir)[1]
+        os.makedirs(local_dir, exist_ok=True)
         state_uri = storage.join(run_dir, WANDB_FILE)
         saved = storage.read_json(state_uri) if storage.exists(state_uri) else {}
         run_id = saved.get("run_id") or uuid.uuid4().hex[:8]
@@ -156,7 +157,7 @@ class WandbLog:
             id=run_id,
             resume="allow",
             name=run_dir.rstrip("/").rsplit("/", 2)[-2],
-            dir=self.local or storage.filesystem(run_dir)[1],
+            dir=local_dir,
             mode=wcfg.mode,
             config=_flatten(cfg.model_dump(mode="json")),
             settings=wandb.Settings(console="off", silent=True),  # the driver already shows the worker's log
