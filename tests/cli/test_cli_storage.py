@@ -1,4 +1,5 @@
-"""Any object store: the stages run on a gs:// root (a local fake GCS server) exactly as on local disk or s3://."""
+"""Any object store: the stages run on gs:// and abfs:// roots (a local fake GCS server, Azurite) exactly as on
+local disk or s3://."""
 
 import io
 
@@ -12,9 +13,10 @@ SETTINGS = ["captions.max_new_tokens=24", "images.resolution=32", "images.store_
             "ray.progress_bars=false"]  # fmt: skip
 
 
-@pytest.mark.slow  # two CLI processes, tiny LLM and diffusion runs: ~1 min
-def test_captions_and_images_on_a_gs_root(ray_cluster, gcs_bucket, synclr_process):
-    root = f"{gcs_bucket}/run"
+@pytest.mark.slow  # two CLI processes, tiny LLM and diffusion runs: ~1 min per store
+@pytest.mark.parametrize("store", ["gs", "abfs"])
+def test_captions_and_images_on_an_object_store_root(ray_cluster, store, bucket_of, synclr_process):
+    root = f"{bucket_of(store)}/run"
     sets = [a for setting in SETTINGS for a in ("--set", setting)]
     for args in (["captions", "--root", root, "--num-captions", "4"], ["images", "--root", root]):
         ran = synclr_process(*args, *sets, join_ray=True, timeout=600)
@@ -26,4 +28,4 @@ def test_captions_and_images_on_a_gs_root(ray_cluster, gcs_bucket, synclr_proces
     frame = pd.concat(pd.read_parquet(io.BytesIO(storage.read_bytes(uri))) for uri in images)
     assert len(frame) == 4 and frame["caption_id"].is_unique
     assert all(len(row) == 4 for row in frame["images"])  # 4 images per caption
-    assert not storage.exists(f"{root}/_leases/images.json")  # the gs:// lease was taken and released
+    assert not storage.exists(f"{root}/_leases/images.json")  # the lease was taken and released

@@ -16,11 +16,11 @@ from synclr_ray.leases.store import conditional_store
 FAST = LeaseConfig(heartbeat_s=0.05, stale_after_s=1.0)
 
 
-@pytest.fixture(params=["local", "s3", "gs"])
-def root(request, tmp_path):
+@pytest.fixture(params=["local", "s3", "gs", "abfs"])
+def root(request, tmp_path, bucket_of):
     if request.param == "local":
         return str(tmp_path / "run")
-    return f"{request.getfixturevalue('s3_bucket' if request.param == 's3' else 'gcs_bucket')}/run"
+    return f"{bucket_of(request.param)}/run"
 
 
 def _holder(root: str, stage: str = "images") -> dict:

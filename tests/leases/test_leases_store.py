@@ -1,16 +1,16 @@
 import pytest
 
-from synclr_ray.leases.store import GCSStore, LocalStore, S3Store, conditional_store
+from synclr_ray.leases.store import AzureStore, GCSStore, LocalStore, S3Store, conditional_store
 
-STORES = {"local": LocalStore, "s3": S3Store, "gs": GCSStore}
+STORES = {"local": LocalStore, "s3": S3Store, "gs": GCSStore, "abfs": AzureStore}
 
 
 @pytest.fixture(params=list(STORES))
-def store(request, tmp_path):
+def store(request, tmp_path, bucket_of):
     if request.param == "local":
         uri = str(tmp_path / "root" / "_leases" / "x.json")
     else:
-        uri = f"{request.getfixturevalue('s3_bucket' if request.param == 's3' else 'gcs_bucket')}/r/_leases/x.json"
+        uri = f"{bucket_of(request.param)}/r/_leases/x.json"
     store = conditional_store(uri)
     assert isinstance(store, STORES[request.param])
     return store
@@ -44,5 +44,5 @@ def test_local_store_leaves_only_the_object(tmp_path):
 
 
 def test_other_schemes_are_refused():
-    with pytest.raises(ValueError, match="local paths, s3:// and gs://"):
+    with pytest.raises(ValueError, match="local paths and s3://, gs:// and abfs://"):
         conditional_store("hdfs://nn/run/_leases/x.json")
