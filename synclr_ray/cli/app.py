@@ -95,8 +95,10 @@ def resolve_root_config(
     """The config of a command on a run root: ``--config`` or the root's remembered one, ``--set`` overrides, then
     the command's own flags; refused if it changes what the root's committed stages used (`root_config`). With
     ``join_ray``, then join Ray as that config says."""
+    from synclr_ray.leases.store import require_conditional_writes
     from synclr_ray.root_config import root_config
 
+    require_conditional_writes(root)
     cfg = root_config(root, config, [*(overrides or []), *extra], allow_change or [])
     if join_ray:
         join_ray_for(cfg)

@@ -244,11 +244,16 @@ class AzureStore:
 _STORES = {"": LocalStore, "s3": S3Store, "gs": GCSStore, "abfs": AzureStore, "abfss": AzureStore}
 
 
+def require_conditional_writes(uri: str) -> None:
+    """Refuse a run root (or lease) on a store without conditional writes, before any work starts there."""
+    if storage.scheme(uri) not in _STORES:
+        raise ValueError(
+            f"{uri}: run roots need conditional writes for their leases, supported on local paths and s3://, gs:// "
+            "and abfs:// URIs"
+        )
+
+
 def conditional_store(uri: str) -> ConditionalStore:
     """The conditional-write backend for ``uri``: a local path, an ``s3://``, ``gs://`` or ``abfs://`` URI."""
-    kind = storage.scheme(uri)
-    if kind not in _STORES:
-        raise ValueError(
-            f"{uri}: leases need conditional writes, supported on local paths and s3://, gs:// and abfs:// URIs"
-        )
-    return _STORES[kind](uri)
+    require_conditional_writes(uri)
+    return _STORES[storage.scheme(uri)](uri)

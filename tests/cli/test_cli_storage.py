@@ -29,3 +29,10 @@ def test_captions_and_images_on_an_object_store_root(ray_cluster, store, bucket_
     assert len(frame) == 4 and frame["caption_id"].is_unique
     assert all(len(row) == 4 for row in frame["images"])  # 4 images per caption
     assert not storage.exists(f"{root}/_leases/images.json")  # the lease was taken and released
+
+
+@pytest.mark.parametrize("command", ["captions", "images", "pretrain"])
+def test_a_root_on_a_store_without_conditional_writes_is_refused_in_one_line(synclr, command):
+    ran = synclr(command, "--root", "hdfs://namenode:8020/run")
+    assert ran.code == 1 and ran.err.count("\n") <= 1
+    assert ran.err.startswith("error: hdfs://namenode:8020/run: run roots need conditional writes")

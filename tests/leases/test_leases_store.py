@@ -44,5 +44,5 @@ def test_local_store_leaves_only_the_object(tmp_path):
 
 
 def test_other_schemes_are_refused():
-    with pytest.raises(ValueError, match="local paths and s3://, gs:// and abfs://"):
+    with pytest.raises(ValueError, match="run roots need conditional writes.*local paths and s3://, gs:// and abfs://"):
         conditional_store("hdfs://nn/run/_leases/x.json")
