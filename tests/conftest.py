@@ -1,7 +1,8 @@
 """Shared fixtures: one local Ray cluster per session, real S3, GCS and Azure endpoints on 127.0.0.1; the test tiers.
 
 The S3 endpoint (moto's server), the GCS one (fake-gcs-server) and the Azure one (Azurite, installed
-by ``make install-test-tools`` into tests/azurite) are set in the environment before Ray starts, so Ray workers inherit the same storage settings as the test process. Built tiny models come from the
+by ``make install-test-tools`` into tests/azurite) are set in the environment before Ray starts, so
+Ray workers inherit the same storage settings as the test process. Built tiny models come from the
 persistent per-user cache (``SYNCLR_CACHE`` or ~/.cache/synclr-ray), shared by every tier.
 
 Tiers (CONTRIBUTING.md): a test marked ``slow``, ``realsize`` or ``vllm`` belongs to that tier;
@@ -9,6 +10,7 @@ an unmarked test to ``fast``. ``pytest --tier NAME`` runs exactly one tier and f
 selects no test, so an emptied tier cannot pass silently.
 """
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -98,6 +100,32 @@ def s3_bucket(s3_endpoint: str) -> str:
     return f"s3://{name}"
 
 
+@contextlib.contextmanager
+def _local_server(command: list[str], ready_url: str, log: Path) -> Iterator[None]:
+    """Run a local storage emulator (its output to ``log``) from when ``ready_url`` answers until the block ends."""
+    import urllib.error
+    import urllib.request
+
+    with open(log, "wb") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(ready_url, timeout=1).close()
+                break
+            except urllib.error.HTTPError:  # answering, if only to refuse an anonymous request
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{Path(command[0]).name} did not start (log: {log})") from None
+                time.sleep(0.1)
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def gcs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fake-gcs-server on 127.0.0.1, named by ``STORAGE_EMULATOR_HOST`` (read by pyarrow through
@@ -110,16 +138,12 @@ def gcs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     port = _free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("gcs") / "fake-gcs-server.log"
     args = ["-scheme", "http", "-backend", "memory", "-host", "127.0.0.1", "-port", str(port), "-log-level", "warn"]
-    with open(log, "wb") as out:
-        server = subprocess.Popen([str(_get_binary_path()), *args], stdout=out, stderr=out)
-    _wait_for(server, f"{endpoint}/storage/v1/b", log, "fake-gcs-server")
-    os.environ["STORAGE_EMULATOR_HOST"] = endpoint
-    yield endpoint
-    os.environ.pop("STORAGE_EMULATOR_HOST", None)
-    server.terminate()
-    server.wait(timeout=10)
+    log = tmp_path_factory.mktemp("gcs") / "fake-gcs-server.log"
+    with _local_server([str(_get_binary_path()), *args], f"{endpoint}/storage/v1/b", log):
+        os.environ["STORAGE_EMULATOR_HOST"] = endpoint
+        yield endpoint
+        os.environ.pop("STORAGE_EMULATOR_HOST", None)
 
 
 @pytest.fixture
@@ -130,23 +154,6 @@ def gcs_bucket(gcs_endpoint: str) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"
     gcs.Client().create_bucket(name)
     return f"gs://{name}"
-
-
-def _wait_for(server: subprocess.Popen, url: str, log: Path, name: str) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=1).close()
-            return
-        except urllib.error.HTTPError:  # answering, if only to refuse an anonymous request
-            return
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start (log: {log})") from None
-            time.sleep(0.1)
 
 
 # Azurite's well-known development account (public, documented by Microsoft; not a secret).
@@ -163,19 +170,16 @@ def azure_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         raise RuntimeError(f"{binary} is missing: run `make install-test-tools` (needs Node.js and npm)")
     port = _free_port()
     endpoint = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
-    log = tmp_path_factory.mktemp("azurite") / "azurite.log"
     args = ["--blobHost", "127.0.0.1", "--blobPort", str(port), "--inMemoryPersistence", "--disableTelemetry",
             "--skipApiVersionCheck", "--silent"]  # fmt: skip
-    with open(log, "wb") as out:
-        server = subprocess.Popen([str(binary), *args], stdout=out, stderr=out)
-    _wait_for(server, f"{endpoint}?comp=list", log, "Azurite")
-    os.environ["AZURE_STORAGE_CONNECTION_STRING"] = (
-        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint={endpoint};"
-    )
-    yield endpoint
-    os.environ.pop("AZURE_STORAGE_CONNECTION_STRING", None)
-    server.terminate()
-    server.wait(timeout=10)
+    log = tmp_path_factory.mktemp("azurite") / "azurite.log"
+    with _local_server([str(binary), *args], f"{endpoint}?comp=list", log):
+        os.environ["AZURE_STORAGE_CONNECTION_STRING"] = (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+            f"BlobEndpoint={endpoint};"
+        )
+        yield endpoint
+        os.environ.pop("AZURE_STORAGE_CONNECTION_STRING", None)
 
 
 @pytest.fixture
