@@ -55,6 +55,7 @@ def generators(prompts: int, batch: int = 24) -> None:
 def seeds_run(seeds: list[int], attributes: list[str], overrides: list[str]) -> None:
     """The demo's streaming run per seed, then the toy-world probes of its export vs a random-init encoder."""
     from synclr_ray.cli.demo import DEMO_SETTINGS
+    from synclr_ray.cluster import init_ray
     from synclr_ray.eval.probe import run_probe
     from synclr_ray.pipeline import run_pipeline
 
@@ -62,6 +63,9 @@ def seeds_run(seeds: list[int], attributes: list[str], overrides: list[str]) -> 
     for seed in seeds:
         cfg = load_config("tiny", [*DEMO_SETTINGS, "pipeline.write_through=false", f"seed={seed}", *overrides])
         with tempfile.TemporaryDirectory() as root:
+            # As `synclr demo` does: more logical CPUs than cores, so that the caption and image pools
+            # still get slots once Ray Train has reserved its worker.
+            init_ray(cfg.ray, _temp_dir=f"{root}/ray", log_to_driver=False)
             started = time.perf_counter()
             report = run_pipeline(cfg, root)
             print(f"seed {seed}: trained {report['step']} steps in {time.perf_counter() - started:.0f} s")
@@ -73,7 +77,7 @@ def seeds_run(seeds: list[int], attributes: list[str], overrides: list[str]) -> 
                 )
                 print(f"  {attribute:10} linear {numbers['encoder'][0]:5.1f}% vs random init {numbers['baseline'][0]:5.1f}%"
                       f"   kNN {numbers['encoder'][1]:5.1f}% vs {numbers['baseline'][1]:5.1f}%")  # fmt: skip
-        ray.shutdown()
+            ray.shutdown()
     for attribute, per_seed in gains.items():
         linear, knn = np.mean(per_seed, axis=0)
         print(
