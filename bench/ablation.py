@@ -8,9 +8,12 @@ with ``train.loss.positives=caption`` (the 4 images of a caption are positives) 
 ``positives=image`` (SimCLR-style: a crop's only positive is its own image's global crop), for
 each seed. The exported teachers and a random-init encoder of each seed are then probed on
 held-out renders labelled by each attribute (linear probe, the eval stage's protocol). The table
-gives top-1 per attribute, mean and spread (std) over seeds.
+gives top-1 per attribute, mean and spread (std) over seeds. ``--fix`` holds scene attributes fixed
+in the training scenes and the probe set alike (a smaller world: which attributes must the objective
+tell apart?); ``--positives caption`` runs one arm.
 
     .venv/bin/python bench/ablation.py [--steps 100] [--captions 512] [--seeds 3] [--probe-images 600]
+        [--positives caption image] [--fix size=large count=1 ...]
 """
 
 import argparse
@@ -33,7 +36,6 @@ from synclr_ray.toyworld import ATTRIBUTES, describe, render, sample_scene
 from synclr_ray.train.stage import run_pretrain
 
 IMAGES_PER_CAPTION = 4
-ARMS = ("caption", "image", "random init")
 
 
 def jpeg(image) -> bytes:
@@ -42,12 +44,14 @@ def jpeg(image) -> bytes:
     return buffer.getvalue()
 
 
-def write_toy_rows(directory: Path, captions: int, size: int, seed: int, files: int = 8) -> Path:
+def write_toy_rows(
+    directory: Path, captions: int, size: int, seed: int, fixed: dict[str, str | int], files: int = 8
+) -> Path:
     """``captions`` image rows (one scene, its caption and 4 renders each) as ``files`` committed Parquet files."""
     rng = np.random.default_rng(seed)
     records = []
     for index in range(captions):
-        scene = sample_scene(rng)
+        scene = sample_scene(rng, **fixed)
         records.append({"caption_id": f"toy-{index:06d}", "index": index, "epoch": 0, "caption": describe(scene, rng),
                         "concept": scene.shape, "concept_source": "toyworld", "template": "toy scene", "seed": index,
                         "images": [jpeg(render(scene, size, rng).image) for _ in range(IMAGES_PER_CAPTION)],
@@ -60,12 +64,16 @@ def write_toy_rows(directory: Path, captions: int, size: int, seed: int, files: 
     return directory
 
 
-def probe_set(count: int, size: int, seed: int) -> tuple[list, dict[str, np.ndarray]]:
-    """``count`` held-out renders of new scenes, and each attribute's label per render."""
+def probe_set(count: int, size: int, seed: int, fixed: dict[str, str | int]) -> tuple[list, dict[str, np.ndarray]]:
+    """``count`` held-out renders of new scenes, and the label per render of each attribute not held fixed."""
     rng = np.random.default_rng(seed)
-    scenes = [sample_scene(rng) for _ in range(count)]
+    scenes = [sample_scene(rng, **fixed) for _ in range(count)]
     images = [render(scene, size, rng).image for scene in scenes]
-    labels = {name: np.array([ATTRIBUTES[name].index(getattr(s, name)) for s in scenes]) for name in ATTRIBUTES}
+    labels = {
+        name: np.array([values.index(getattr(s, name)) for s in scenes])
+        for name, values in ATTRIBUTES.items()
+        if name not in fixed
+    }
     return images, labels
 
 
@@ -92,18 +100,21 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="Seeds per arm (init, data order, crops).")
     parser.add_argument("--probe-images", type=int, default=600, help="Held-out renders (half fit, half test).")
     parser.add_argument("--config", default="tiny", help="Preset or YAML file.")
+    parser.add_argument("--positives", nargs="+", default=["caption", "image"], choices=["caption", "image"])
+    parser.add_argument("--fix", nargs="*", default=[], help="Scene attributes held fixed, e.g. size=large count=1.")
     args = parser.parse_args()
+    fixed = {key: int(value) if value.isdigit() else value for key, value in (f.split("=", 1) for f in args.fix)}
     started = time.perf_counter()
     base = load_config(args.config)
     size = base.train.crops.global_size
-    results: dict[str, list[dict[str, float]]] = {arm: [] for arm in ARMS}
+    results: dict[str, list[dict[str, float]]] = {arm: [] for arm in [*args.positives, "random init"]}
     with tempfile.TemporaryDirectory() as tmp:
-        data = write_toy_rows(Path(tmp) / "images", args.captions, size, seed=1000)
-        images, labels = probe_set(args.probe_images, size, seed=2000)
+        data = write_toy_rows(Path(tmp) / "images", args.captions, size, seed=1000, fixed=fixed)
+        images, labels = probe_set(args.probe_images, size, seed=2000, fixed=fixed)
         ray.init(num_cpus=base.ray.num_cpus, include_dashboard=False, _temp_dir=f"{tmp}/ray", log_to_driver=False)
         try:
             for seed in range(args.seeds):
-                for positives in ("caption", "image"):
+                for positives in args.positives:
                     cfg = load_config(args.config, [
                         f"seed={seed}", f"train.loss.positives={positives}", f"train.steps={args.steps}",
                         f"train.optim.warmup_steps={min(base.train.optim.warmup_steps, args.steps // 5)}",
@@ -128,11 +139,12 @@ def print_table(results: dict[str, list[dict[str, float]]], args: argparse.Names
     print(f"mean +- std over {args.seeds} seed(s); {args.steps} steps x {cfg.train.batch_captions} captions x "
           f"{IMAGES_PER_CAPTION} images from {args.captions} toy captions; {seconds / 60:.1f} min")  # fmt: skip
     print(f"$ python {' '.join(shlex.quote(a) for a in sys.argv)}\n")
-    columns = ["attribute", "chance", "caption positives", "image positives", "random init"]
+    arms = list(results)
+    columns = ["attribute", "chance", *(f"{arm} positives" for arm in arms[:-1]), arms[-1]]
     lines = []
-    for name, values in ATTRIBUTES.items():
-        row = [name, f"{100 / len(values):.1f}"]
-        for arm in ARMS:
+    for name in next(iter(results.values()))[0]:
+        row = [name, f"{100 / len(ATTRIBUTES[name]):.1f}"]
+        for arm in arms:
             scores = 100 * np.array([run[name] for run in results[arm]])
             row.append(f"{scores.mean():.1f} +- {scores.std():.1f}")
         lines.append(row)
