@@ -33,6 +33,7 @@ from synclr_ray.encoder import Encoder, load_encoder
 from synclr_ray.eval.baseline import random_baseline
 from synclr_ray.eval.linear_probe import linear_probe
 from synclr_ray.toyworld import ATTRIBUTES, describe, render, sample_scene
+from synclr_ray.toyworld.catalog import parse_attributes
 from synclr_ray.train.stage import run_pretrain
 
 IMAGES_PER_CAPTION = 4
@@ -45,13 +46,14 @@ def jpeg(image) -> bytes:
 
 
 def write_toy_rows(
-    directory: Path, captions: int, size: int, seed: int, fixed: dict[str, str | int], files: int = 8
+    directory: Path, captions: int, size: int, seed: int, files: int = 8, fixed: dict[str, str | int] | None = None
 ) -> Path:
-    """``captions`` image rows (one scene, its caption and 4 renders each) as ``files`` committed Parquet files."""
+    """``captions`` image rows (one scene, its caption and 4 renders each) as ``files`` committed Parquet files;
+    ``fixed`` attributes are the same in every scene."""
     rng = np.random.default_rng(seed)
     records = []
     for index in range(captions):
-        scene = sample_scene(rng, **fixed)
+        scene = sample_scene(rng, **(fixed or {}))
         records.append({"caption_id": f"toy-{index:06d}", "index": index, "epoch": 0, "caption": describe(scene, rng),
                         "concept": scene.shape, "concept_source": "toyworld", "template": "toy scene", "seed": index,
                         "images": [jpeg(render(scene, size, rng).image) for _ in range(IMAGES_PER_CAPTION)],
@@ -103,7 +105,10 @@ def main() -> None:
     parser.add_argument("--positives", nargs="+", default=["caption", "image"], choices=["caption", "image"])
     parser.add_argument("--fix", nargs="*", default=[], help="Scene attributes held fixed, e.g. size=large count=1.")
     args = parser.parse_args()
-    fixed = {key: int(value) if value.isdigit() else value for key, value in (f.split("=", 1) for f in args.fix)}
+    try:
+        fixed = parse_attributes(args.fix)
+    except ValueError as err:
+        parser.error(f"--fix: {err}")
     started = time.perf_counter()
     base = load_config(args.config)
     size = base.train.crops.global_size

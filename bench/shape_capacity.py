@@ -24,6 +24,7 @@ import torch
 from synclr_ray.config import load_config
 from synclr_ray.eval.linear_probe import linear_probe
 from synclr_ray.toyworld import ATTRIBUTES, render, sample_scene
+from synclr_ray.toyworld.catalog import parse_attributes
 from synclr_ray.train.backbone import backbone_model_args
 
 SIZE = 64
@@ -53,14 +54,14 @@ def predict(model: torch.nn.Module, images: torch.Tensor, features: bool = False
     return torch.cat(outputs)
 
 
-def measure(name: str, kwargs: dict, lr: float, data: tuple, steps: int, seed: int) -> dict:
+def measure(name: str, kwargs: dict, lr: float, data: tuple, steps: int, seed: int, probe_cs: list[float]) -> dict:
     """Random-init linear probe, then supervised held-out accuracy every quarter of ``steps``."""
     (train_x, train_y), (test_x, test_y) = data
     torch.manual_seed(seed)
     model = timm.create_model(name, pretrained=False, num_classes=len(ATTRIBUTES["shape"]), **kwargs)
     features, labels = predict(model, test_x, features=True).numpy(), test_y.numpy()
     half = len(labels) // 2
-    baseline = linear_probe((features[:half], labels[:half]), (features[half:], labels[half:]), [0.1, 1.0, 10.0])
+    baseline = linear_probe((features[:half], labels[:half]), (features[half:], labels[half:]), probe_cs)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
     order = torch.Generator().manual_seed(seed)
@@ -93,11 +94,14 @@ def main() -> None:
         "Default: the tiny preset's ViT, the same ViT behind timm's ResNet stem, and ResNet-18.",
     )  # fmt: skip
     args = parser.parse_args()
-    fixed = {key: int(value) if value.isdigit() else value for key, value in (f.split("=", 1) for f in args.fix)}
-    tiny = load_config("tiny").train.backbone
-    vit = backbone_model_args(tiny, SIZE)
+    try:
+        fixed = parse_attributes(args.fix)
+    except ValueError as err:
+        parser.error(f"--fix: {err}")
+    tiny = load_config("tiny")
+    vit = backbone_model_args(tiny.train.backbone, SIZE)
     backbones = args.backbone or [
-        (tiny.name, json.dumps(vit), "3e-4"),
+        (tiny.train.backbone.name, json.dumps(vit), "3e-4"),
         ("vit_tiny_r_s16_p8_224", json.dumps({**vit, "patch_size": 2}), "3e-4"),
         ("resnet18", "{}", "1e-3"),
     ]
@@ -105,7 +109,9 @@ def main() -> None:
     results = {}
     for name, kwargs, lr in backbones:
         print(f"{name} {kwargs} lr {lr}", flush=True)
-        results[(name, kwargs)] = measure(name, json.loads(kwargs), float(lr), data, args.steps, args.seed)
+        results[(name, kwargs)] = measure(
+            name, json.loads(kwargs), float(lr), data, args.steps, args.seed, tiny.eval.probe_cs
+        )
     chance = 100 / len(ATTRIBUTES["shape"])
     print(f"\nShape top-1 (%) on {args.test_images} held-out renders (chance {chance:.1f}); supervised on "
           f"{args.train_images} renders, batch {BATCH}; fixed: {fixed or 'nothing'}")  # fmt: skip

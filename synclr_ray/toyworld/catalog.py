@@ -5,6 +5,7 @@ background. Every value here is something `synclr_ray.toyworld.render` can draw,
 the word a caption uses for it.
 """
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -89,3 +90,16 @@ def sample_scene(rng: np.random.Generator, **fixed: str | int) -> Scene:
         raise ValueError(f"unknown toy scene attribute(s) {sorted(unknown)} (known: {', '.join(ATTRIBUTES)})")
     drawn = {name: values[rng.integers(len(values))] for name, values in ATTRIBUTES.items() if name not in fixed}
     return Scene(**{**drawn, **fixed})
+
+
+def parse_attributes(pairs: Iterable[str]) -> dict[str, str | int]:
+    """``ATTRIBUTE=VALUE`` strings (e.g. from a command line) as scene attributes: ``count=1`` -> ``{"count": 1}``."""
+    attributes: dict[str, str | int] = {}
+    for pair in pairs:
+        name, _, text = pair.partition("=")
+        values = {str(value): value for value in ATTRIBUTES.get(name, ())}
+        if text not in values:
+            known = ", ".join(values) if values else f"attributes {', '.join(ATTRIBUTES)}"
+            raise ValueError(f"toy scene attribute {pair!r} is not ATTRIBUTE=VALUE from the catalog (known: {known})")
+        attributes[name] = values[text]
+    return attributes

@@ -1,7 +1,16 @@
 import numpy as np
 import pytest
 
-from synclr_ray.toyworld.catalog import ATTRIBUTES, COLOURS, SHAPES, Scene, concepts, sample_scene, scene_of
+from synclr_ray.toyworld.catalog import (
+    ATTRIBUTES,
+    COLOURS,
+    SHAPES,
+    Scene,
+    concepts,
+    parse_attributes,
+    sample_scene,
+    scene_of,
+)
 
 
 def test_concepts_are_every_colour_shape_pair_and_name_their_scene():
@@ -31,3 +40,13 @@ def test_sampling_is_seeded_keeps_fixed_attributes_and_covers_the_catalog():
         assert {getattr(s, name) for s in scenes} == set(ATTRIBUTES[name])
     with pytest.raises(ValueError, match="unknown toy scene attribute"):
         sample_scene(rng, hue="red")
+
+
+def test_attribute_pairs_parse_to_catalog_values_and_bad_ones_are_named():
+    fixed = parse_attributes(["size=large", "count=1", "background=grey wall"])
+    assert fixed == {"size": "large", "count": 1, "background": "grey wall"}
+    assert sample_scene(np.random.default_rng(0), **fixed).count == 1
+    with pytest.raises(ValueError, match=r"'count=4'.*known: 1, 2, 3"):
+        parse_attributes(["count=4"])
+    with pytest.raises(ValueError, match=r"'hue=red'.*known: attributes shape, colour"):
+        parse_attributes(["hue=red"])
