@@ -10,10 +10,14 @@ each seed. The exported teachers and a random-init encoder of each seed are then
 held-out renders labelled by each attribute (linear probe, the eval stage's protocol). The table
 gives top-1 per attribute, mean and spread (std) over seeds. ``--fix`` holds scene attributes fixed
 in the training scenes and the probe set alike (a smaller world: which attributes must the objective
-tell apart?); ``--positives caption`` runs one arm.
+tell apart?); ``--unsaid colour=0.5 ...`` leaves an attribute out of that share of the captions, whose
+4 renders then each draw their own value, as a generator draws what a caption does not say (what
+must the captions tie together?); ``--positives caption`` runs one arm; ``--set`` overrides the
+pretraining config of every arm.
 
     .venv/bin/python bench/ablation.py [--steps 100] [--captions 512] [--seeds 3] [--probe-images 600]
-        [--positives caption image] [--fix size=large count=1 ...]
+        [--positives caption image] [--fix size=large count=1 ...] [--unsaid colour=1.0 ...]
+        [--set train.batch_captions=4 ...]
 """
 
 import argparse
@@ -34,6 +38,7 @@ from synclr_ray.eval.baseline import random_baseline
 from synclr_ray.eval.linear_probe import linear_probe
 from synclr_ray.toyworld import ATTRIBUTES, describe, render, sample_scene
 from synclr_ray.toyworld.catalog import parse_attributes
+from synclr_ray.toyworld.language import OMITTABLE
 from synclr_ray.train.stage import run_pretrain
 
 IMAGES_PER_CAPTION = 4
@@ -46,17 +51,30 @@ def jpeg(image) -> bytes:
 
 
 def write_toy_rows(
-    directory: Path, captions: int, size: int, seed: int, files: int = 8, fixed: dict[str, str | int] | None = None
+    directory: Path,
+    captions: int,
+    size: int,
+    seed: int,
+    files: int = 8,
+    fixed: dict[str, str | int] | None = None,
+    unsaid: dict[str, float] | None = None,
 ) -> Path:
-    """``captions`` image rows (one scene, its caption and 4 renders each) as ``files`` committed Parquet files;
-    ``fixed`` attributes are the same in every scene."""
+    """``captions`` image rows (one scene, its caption and 4 renders each) as ``files`` committed Parquet files.
+
+    ``fixed`` attributes are the same in every scene; ``unsaid`` maps an attribute to the share of
+    captions that leave it out, and each render of such a caption draws that attribute anew.
+    """
     rng = np.random.default_rng(seed)
     records = []
     for index in range(captions):
         scene = sample_scene(rng, **(fixed or {}))
-        records.append({"caption_id": f"toy-{index:06d}", "index": index, "epoch": 0, "caption": describe(scene, rng),
-                        "concept": scene.shape, "concept_source": "toyworld", "template": "toy scene", "seed": index,
-                        "images": [jpeg(render(scene, size, rng).image) for _ in range(IMAGES_PER_CAPTION)],
+        omit = [name for name, share in (unsaid or {}).items() if rng.uniform() < share]
+        said = {name: value for name, value in scene.attributes().items() if name not in omit}
+        images = [jpeg(render(sample_scene(rng, **{**said, **(fixed or {})}), size, rng).image)
+                  for _ in range(IMAGES_PER_CAPTION)]  # fmt: skip
+        records.append({"caption_id": f"toy-{index:06d}", "index": index, "epoch": 0,
+                        "caption": describe(scene, rng, omit), "concept": scene.shape, "concept_source": "toyworld",
+                        "template": "toy scene", "seed": index, "images": images,
                         "seeds": list(range(IMAGES_PER_CAPTION)), "width": size, "height": size,
                         "generator": "toyworld renderer"})  # fmt: skip
     table = rows.to_table(records, rows.IMAGE_SCHEMA)
@@ -104,17 +122,25 @@ def main() -> None:
     parser.add_argument("--config", default="tiny", help="Preset or YAML file.")
     parser.add_argument("--positives", nargs="+", default=["caption", "image"], choices=["caption", "image"])
     parser.add_argument("--fix", nargs="*", default=[], help="Scene attributes held fixed, e.g. size=large count=1.")
+    parser.add_argument("--unsaid", nargs="*", default=[], help="Share of captions leaving it out, e.g. colour=0.5.")
+    parser.add_argument("--set", nargs="*", default=[], help="Config overrides, e.g. train.batch_captions=4.")
     args = parser.parse_args()
     try:
         fixed = parse_attributes(args.fix)
     except ValueError as err:
         parser.error(f"--fix: {err}")
+    try:
+        unsaid = parse_shares(args.unsaid)
+    except ValueError as err:
+        parser.error(f"--unsaid: {err}")
+    if set(unsaid) & set(fixed):
+        parser.error(f"--unsaid: {sorted(set(unsaid) & set(fixed))} also held fixed by --fix")
     started = time.perf_counter()
-    base = load_config(args.config)
+    base = load_config(args.config, args.set)
     size = base.train.crops.global_size
     results: dict[str, list[dict[str, float]]] = {arm: [] for arm in [*args.positives, "random init"]}
     with tempfile.TemporaryDirectory() as tmp:
-        data = write_toy_rows(Path(tmp) / "images", args.captions, size, seed=1000, fixed=fixed)
+        data = write_toy_rows(Path(tmp) / "images", args.captions, size, seed=1000, fixed=fixed, unsaid=unsaid)
         images, labels = probe_set(args.probe_images, size, seed=2000, fixed=fixed)
         ray.init(num_cpus=base.ray.num_cpus, include_dashboard=False, _temp_dir=f"{tmp}/ray", log_to_driver=False)
         try:
@@ -124,7 +150,7 @@ def main() -> None:
                         f"seed={seed}", f"train.loss.positives={positives}", f"train.steps={args.steps}",
                         f"train.optim.warmup_steps={min(base.train.optim.warmup_steps, args.steps // 5)}",
                         f"train.checkpoint_every={args.steps}", f"train.log_every={max(args.steps // 4, 1)}",
-                        "train.cpus_per_worker=2", "train.loader_tasks=2", "ray.progress_bars=false",
+                        "train.cpus_per_worker=2", "train.loader_tasks=2", "ray.progress_bars=false", *args.set,
                     ])  # fmt: skip
                     root = f"{tmp}/run-{positives}-{seed}"
                     run_pretrain(cfg, root, images_uri=str(data))
@@ -135,6 +161,22 @@ def main() -> None:
         finally:
             ray.shutdown()
     print_table(results, args, time.perf_counter() - started, base)
+
+
+def parse_shares(pairs: list[str]) -> dict[str, float]:
+    """``ATTRIBUTE=SHARE`` strings as a map of omittable caption attributes to shares in [0, 1]."""
+    shares = {}
+    for pair in pairs:
+        name, _, text = pair.partition("=")
+        try:
+            share = float(text)
+        except ValueError:
+            share = -1.0
+        if name not in OMITTABLE or not 0 <= share <= 1:
+            raise ValueError(f"{pair!r} is not ATTRIBUTE=SHARE with ATTRIBUTE one of {', '.join(OMITTABLE)}, "
+                             "SHARE in [0, 1]")  # fmt: skip
+        shares[name] = share
+    return shares
 
 
 def print_table(results: dict[str, list[dict[str, float]]], args: argparse.Namespace, seconds: float, cfg: Config):

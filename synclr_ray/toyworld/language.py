@@ -26,14 +26,17 @@ WHERE = {
 # Sentence frames: {np} is the noun phrase, {where} the background phrase.
 WITH_BACKGROUND = ("{np} {where}.", "A photo of {np} {where}.", "A picture of {np} {where}.", "{np} seen {where}.")
 WITHOUT_BACKGROUND = ("A close-up of {np}.", "A photo of {np}.", "A simple drawing of {np}.")
+# What the fitted generators' captions may leave unsaid; a caption can also leave its colour unsaid.
 OPTIONAL = ("size", "texture", "background")
+OMITTABLE = (*OPTIONAL, "colour")
 NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3}
 
 
 def noun_phrase(scene: Scene, omit: Collection[str] = ()) -> str:
     """``a small red striped circle``, ``two large blue hearts``: count, size, colour, texture, shape."""
     words = [] if "size" in omit else [scene.size]
-    words.append(scene.colour)
+    if "colour" not in omit:
+        words.append(scene.colour)
     if scene.texture != "plain" and "texture" not in omit:
         words.append(scene.texture)
     words.append(scene.shape if scene.count == 1 else PLURALS[scene.shape])
@@ -46,12 +49,12 @@ def noun_phrase(scene: Scene, omit: Collection[str] = ()) -> str:
 def describe(scene: Scene, rng: np.random.Generator, omit: Collection[str] = ()) -> str:
     """One caption of ``scene`` in a random sentence frame; the attributes in ``omit`` go unsaid.
 
-    Colour, shape and count are always said; size, texture and background can be omitted
+    Shape and count are always said; size, texture, background and colour can be omitted
     (a plain texture is never said).
     """
-    unknown = set(omit) - set(OPTIONAL)
+    unknown = set(omit) - set(OMITTABLE)
     if unknown:
-        raise ValueError(f"only {', '.join(OPTIONAL)} can go unsaid, not {sorted(unknown)}")
+        raise ValueError(f"only {', '.join(OMITTABLE)} can go unsaid, not {sorted(unknown)}")
     phrase = noun_phrase(scene, omit)
     if "background" in omit:
         frame = WITHOUT_BACKGROUND[rng.integers(len(WITHOUT_BACKGROUND))]

@@ -20,8 +20,10 @@ def test_omitted_attributes_go_unsaid_and_the_rest_stay():
     scene = sample_scene(rng, texture="striped", count=3)
     said = named_attributes(describe(scene, rng, omit=("size", "background")))
     assert said == {"colour": scene.colour, "shape": scene.shape, "texture": "striped", "count": 3}
+    said = named_attributes(describe(scene, rng, omit=("colour", "texture")))
+    assert said == {"shape": scene.shape, "size": scene.size, "count": 3, "background": scene.background}
     with pytest.raises(ValueError, match="can go unsaid"):
-        describe(scene, rng, omit=("colour",))
+        describe(scene, rng, omit=("shape",))
 
 
 def test_reads_what_a_free_form_caption_names():
