@@ -94,8 +94,15 @@ test-realsize: $(STAMP) $(AZURITE)
 test-vllm: $(VLLM_STAMP) $(AZURITE)
 	$(call TIER,vllm,$(VLLM_VENV)/bin)
 
-bench: $(STAMP)
-	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+# The side-by-side benches at this machine's sizes, the tiny SD's prompt-following, and gpu.py where
+# CUDA is. The toy-world studies (toyworld.py --seeds, ablation.py, shape_capacity.py) take 10-30 min
+# each and are run by hand.
+BENCHES := captions images train pipeline eval embed serve
+bench: models
+	for b in $(BENCHES); do $(BIN)/python bench/$$b.py || exit 1; done
+	$(BIN)/python bench/toyworld.py --generators
+	if $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then \
+		$(BIN)/python bench/gpu.py; else echo "bench/gpu.py: skipped, no CUDA GPU here"; fi
 
 clean:
 	rm -rf runs .pytest_cache
