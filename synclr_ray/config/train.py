@@ -24,6 +24,8 @@ class CropsConfig(Section):
     local_size: int = Field(96, ge=8)
     local_scale: tuple[float, float] = (0.08, 0.32)
     num_local: int = Field(4, ge=0, description="Local crops per image; 0 disables multi-crop.")
+    hue: float = Field(0.1, ge=0, le=0.5, description="Colour jitter's largest hue shift, in turns (BYOL: 0.1).")
+    grayscale_p: float = Field(0.2, ge=0, le=1, description="Probability that a crop is made grayscale (BYOL: 0.2).")
     downsample_p: float = Field(
         0.05, ge=0, le=1, description="Probability of down-up-sampling the whole image before cropping (StableRep)."
     )

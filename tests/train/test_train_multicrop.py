@@ -90,3 +90,22 @@ def test_crops_are_a_function_of_the_torch_seed():
         outputs.append([crops(image()) for _ in range(4)])
     for (g1, l1), (g2, l2) in zip(*outputs, strict=True):
         assert torch.equal(g1, g2) and torch.equal(l1, l2)
+
+
+def test_hue_and_grayscale_settings_reach_every_crop():
+    """A flat red image: hue 0.5 turns its crops to any hue; grayscale_p 1 leaves no colour in any crop."""
+    red = Image.new("RGB", (32, 32), (215, 35, 35))
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1)
+
+    def local_crops(**colour) -> torch.Tensor:  # local crops: no solarization, which alone can turn red green
+        torch.manual_seed(0)
+        cfg = CropsConfig(global_size=16, local_size=8, num_local=1, **colour)
+        multicrop = MultiCrop(cfg, IMAGENET_MEAN, IMAGENET_STD)
+        return torch.stack([multicrop(red)[1][0].flatten(1) for _ in range(32)]) * std + mean
+
+    def greenest(rgb: torch.Tensor) -> float:  # the most any crop's green channel beats its red one
+        return float((rgb[:, 1] - rgb[:, 0]).mean(dim=1).max())
+
+    assert greenest(local_crops(hue=0.1, grayscale_p=0.0)) < 0 < greenest(local_crops(hue=0.5, grayscale_p=0.0))
+    gray = local_crops(grayscale_p=1.0)
+    assert torch.allclose(gray[:, 0], gray[:, 1], atol=1e-2) and torch.allclose(gray[:, 1], gray[:, 2], atol=1e-2)
