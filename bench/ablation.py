@@ -70,8 +70,7 @@ def write_toy_rows(
         scene = sample_scene(rng, **(fixed or {}))
         omit = [name for name, share in (unsaid or {}).items() if rng.uniform() < share]
         said = {name: value for name, value in scene.attributes().items() if name not in omit}
-        images = [jpeg(render(sample_scene(rng, **{**said, **(fixed or {})}), size, rng).image)
-                  for _ in range(IMAGES_PER_CAPTION)]  # fmt: skip
+        images = [jpeg(render(sample_scene(rng, **said), size, rng).image) for _ in range(IMAGES_PER_CAPTION)]
         records.append({"caption_id": f"toy-{index:06d}", "index": index, "epoch": 0,
                         "caption": describe(scene, rng, omit), "concept": scene.shape, "concept_source": "toyworld",
                         "template": "toy scene", "seed": index, "images": images,
@@ -168,10 +167,7 @@ def parse_shares(pairs: list[str]) -> dict[str, float]:
     shares = {}
     for pair in pairs:
         name, _, text = pair.partition("=")
-        try:
-            share = float(text)
-        except ValueError:
-            share = -1.0
+        share = float(text) if text.replace(".", "", 1).isdigit() else -1.0
         if name not in OMITTABLE or not 0 <= share <= 1:
             raise ValueError(f"{pair!r} is not ATTRIBUTE=SHARE with ATTRIBUTE one of {', '.join(OMITTABLE)}, "
                              "SHARE in [0, 1]")  # fmt: skip

@@ -69,9 +69,10 @@ def _blur(p: float, scale: float) -> v2.Transform:
 
 
 def crop_transform(
-    size: int, scale: tuple[float, float], tail: v2.Transform, mean, std, hue: float = 0.1, grayscale_p: float = 0.2
+    size: int, scale: tuple[float, float], tail: v2.Transform, cfg: CropsConfig, mean, std
 ) -> v2.Compose:
-    """Random resized crop, flip, colour jitter, grayscale, ``tail`` (blur/solarize), normalise.
+    """Random resized crop, flip, colour jitter (``cfg.hue``), grayscale (``cfg.grayscale_p``), ``tail``
+    (blur/solarize), normalise.
 
     Everything before ``ToImage`` runs on PIL images, the cheapest path on CPU for these operations.
     """
@@ -79,8 +80,8 @@ def crop_transform(
         [
             v2.RandomResizedCrop(size, scale=scale, interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
             v2.RandomHorizontalFlip(),
-            v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.2, hue)], p=0.8),
-            v2.RandomGrayscale(p=grayscale_p),
+            v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.2, cfg.hue)], p=0.8),
+            v2.RandomGrayscale(p=cfg.grayscale_p),
             tail,
             v2.ToImage(),
             v2.ToDtype(torch.float32, scale=True),
@@ -100,11 +101,12 @@ class MultiCrop:
             v2.Compose([_blur(blur, scale), v2.RandomSolarize(128, p=solarize)])
             for blur, solarize in _VIEW_BLUR_SOLARIZE
         ]
-        colour = {"hue": cfg.hue, "grayscale_p": cfg.grayscale_p}
-        self.global_transform = crop_transform(cfg.global_size, cfg.global_scale, v2.RandomChoice(views), mean, std,
-                                               **colour)  # fmt: skip
-        self.local_transform = crop_transform(cfg.local_size, cfg.local_scale, _blur(_LOCAL_BLUR, scale), mean, std,
-                                              **colour)  # fmt: skip
+        self.global_transform = crop_transform(
+            cfg.global_size, cfg.global_scale, v2.RandomChoice(views), cfg, mean, std
+        )
+        self.local_transform = crop_transform(
+            cfg.local_size, cfg.local_scale, _blur(_LOCAL_BLUR, scale), cfg, mean, std
+        )
 
     def __call__(self, image: Image.Image) -> tuple[torch.Tensor, torch.Tensor]:
         image = self.down_up(image.convert("RGB"))
