@@ -167,11 +167,10 @@ def parse_shares(pairs: list[str]) -> dict[str, float]:
     shares = {}
     for pair in pairs:
         name, _, text = pair.partition("=")
-        share = float(text) if text.replace(".", "", 1).isdigit() else -1.0
-        if name not in OMITTABLE or not 0 <= share <= 1:
+        if name not in OMITTABLE or not text.replace(".", "", 1).isdigit() or float(text) > 1:
             raise ValueError(f"{pair!r} is not ATTRIBUTE=SHARE with ATTRIBUTE one of {', '.join(OMITTABLE)}, "
                              "SHARE in [0, 1]")  # fmt: skip
-        shares[name] = share
+        shares[name] = float(text)
     return shares
 
 
