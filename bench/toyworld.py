@@ -21,16 +21,16 @@ import torch
 
 from synclr_ray.config import load_config
 from synclr_ray.images.model import load_pipeline
-from synclr_ray.toyworld.catalog import ATTRIBUTES, sample_scene
+from synclr_ray.toyworld.catalog import ATTRIBUTES, WORLD_ATTRIBUTES, world_scene
 from synclr_ray.toyworld.judge import JUDGED, fit_judge
 from synclr_ray.toyworld.language import describe, named_attributes
 
 
 def generators(prompts: int, batch: int = 24) -> None:
-    """Judge the tiny SD's samples of ``prompts`` random toy captions against what the captions name."""
+    """Judge the tiny SD's samples of ``prompts`` random captions of the toy world against what the captions name."""
     cfg = load_config("tiny").images
     rng = np.random.default_rng(7)
-    captions = [describe(sample_scene(rng), rng) for _ in range(prompts)]
+    captions = [describe(world_scene(rng), rng) for _ in range(prompts)]
     started = time.perf_counter()
     judge = fit_judge()
     print(f"judge fitted on renders in {time.perf_counter() - started:.0f} s")
@@ -90,7 +90,7 @@ def main() -> None:
     parser.add_argument("--generators", action="store_true", help="Judge the tiny SD's samples against prompts.")
     parser.add_argument("--prompts", type=int, default=240)
     parser.add_argument("--seeds", type=int, nargs="*", default=[], help="Demo runs to probe, one per seed.")
-    parser.add_argument("--attributes", nargs="+", default=["shape", "colour"], choices=list(ATTRIBUTES))
+    parser.add_argument("--attributes", nargs="+", default=["shape", "colour"], choices=WORLD_ATTRIBUTES)
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="Dotted config override.")
     args = parser.parse_args()
     if not args.generators and not args.seeds:

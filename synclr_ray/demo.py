@@ -18,7 +18,7 @@ from synclr_ray.runroot import RunRoot
 
 PCA_IMAGES = 4
 GRID_ROWS = 6
-# The toy world's shape, across colours, sizes, textures, backgrounds and counts: only the captions
+# The toy world's shape, across colours, sizes, positions and rotations: only the captions
 # tie it together, so it is what learning from generated images should add over random features.
 PROBES = {"toyworld shape": "builtin://toyworld/probe/shape", "digits": "digits"}
 

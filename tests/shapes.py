@@ -23,7 +23,7 @@ from synclr_ray import exports, rows, storage
 from synclr_ray.segment.synthetic import draw_scene
 from synclr_ray.toyworld.catalog import ATTRIBUTES, COLOURS, SHAPES
 
-PRETRAIN_VERSION = 4  # bump when the rows or the settings below change: the cached encoder is rebuilt
+PRETRAIN_VERSION = 5  # bump when the rows or the settings below change: the cached encoder is rebuilt
 PRETRAIN = ["train.batch_captions=12", "train.steps=150", "train.checkpoint_every=150", "train.log_every=50",
             "train.cpus_per_worker=2", "train.loader_tasks=2", "ray.progress_bars=false"]  # fmt: skip
 

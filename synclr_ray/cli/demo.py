@@ -28,7 +28,7 @@ def print_summary(summary: dict, root: str) -> None:
         print(f"  probe {dataset}: linear {numbers['encoder'][0]:.1f}% (random init {numbers['baseline'][0]:.1f}%), "
               f"kNN {numbers['encoder'][1]:.1f}% (random init {numbers['baseline'][1]:.1f}%)")  # fmt: skip
     print(
-        "  (toyworld shape: the shape of held-out renders across colours, sizes, textures, backgrounds and counts;\n"
+        "  (toyworld shape: the shape of held-out renders across colours, sizes, positions and rotations;\n"
         "   only the captions tie images of one shape together, so a gain over the random-init encoder is what\n"
         "   training on generated images taught. digits: real handwriting, far from the toy world.)"
     )

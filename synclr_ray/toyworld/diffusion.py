@@ -8,20 +8,30 @@ config, as SD 2.x; the image stage swaps in DDIM or DPM-Solver++ from it). Saved
 ``save_pretrained``, so the image stage loads it with ``StableDiffusionPipeline.from_pretrained``
 exactly like a hub id. The build is deterministic (fixed seeds, one CPU thread):
 
-1. a CLIP tokenizer trained on general English plus toy captions;
-2. renders of random toy scenes, each with a caption that leaves some attributes unsaid;
-3. the autoencoder fitted to reconstruct them from its posterior mean (random crops; object
-   pixels weigh more);
-4. the latents of the renders and of their mirror images (every toy shape is left-right symmetric);
-5. the text encoder and UNet fitted together on (latent, caption) pairs: v-prediction with
-   Min-SNR weighting, noisy steps drawn more often, object cells weighted up, 10% empty captions
-   so classifier-free guidance has an unconditional model; the models saved are exponential
-   moving averages of their weights.
+1. renders of random scenes of the toy world, centred and upright, each with a caption that leaves
+   some attributes unsaid;
+2. a CLIP tokenizer trained on general English plus those captions;
+3. the autoencoder fitted to reconstruct renders of the whole catalog (every texture, background
+   and count, at random poses) from its posterior mean (random crops; object pixels weigh more), as
+   SD's autoencoder is fitted on far more than its UNet is asked to draw: fitted on the grey wall
+   alone, its latents of the wall carry the object's colour, and guidance turns the wall purple;
+4. the latents of the world's renders and of their mirror images (every toy shape is left-right
+   symmetric);
+5. the text encoder fitted on the captions alone to name each attribute they say, then frozen (as
+   SD 1.5 freezes CLIP's);
+6. the UNet fitted on (latent, caption) pairs: v-prediction with Min-SNR weighting, noisy steps
+   drawn more often, object cells weighted up, 10% empty captions so classifier-free guidance has
+   an unconditional model; the UNet saved is an exponential moving average of its weights.
+
+Both the centred poses and the frozen, pre-fitted text encoder are needed for the samples to show
+the prompted shape (README, "Toy world"): with objects anywhere the UNet's conditional mean is a
+blob, and fitted jointly with the UNet the text encoder carries the colour word and loses the shape.
 """
 
 import copy
 import math
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,17 +39,22 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from synclr_ray.toyworld.catalog import sample_scene
+from synclr_ray.toyworld.catalog import ATTRIBUTES, WORLD_ATTRIBUTES, Scene, sample_scene, world_scene
 from synclr_ray.toyworld.clip_tokenizer import clip_tokenizer, imagenet_text
-from synclr_ray.toyworld.language import OPTIONAL, describe
-from synclr_ray.toyworld.render import render
+from synclr_ray.toyworld.language import OPTIONAL, describe, named_attributes
+from synclr_ray.toyworld.render import NUISANCE, Nuisance, render
 
-VERSION = "v4"  # v1: the random-weight stand-in, v2: epsilon prediction, v3: unweighted v-prediction
+# v1: the random-weight stand-in, v2: epsilon prediction, v3: unweighted v-prediction, v4: text encoder and UNet
+# fitted together on the whole catalog at random poses
+VERSION = "v5"
 RESOLUTION = 64
 TEXT_DIM = 64
 TEXT_TOKENS = 32  # toy captions are about 15 tokens; longer ones are truncated as SD truncates at 77
 UNSAID = 0.3  # chance that a fitting caption leaves out each optional attribute
 UNCONDITIONAL = 0.1  # share of fitting captions replaced by "" (the unconditional model for guidance)
+# The trainer's multi-crop, not the generator, moves and turns objects: what a caption says is then drawn the same
+# way in every sample, so the UNet's conditional mean is the object's outline and not a blob.
+FIT_NUISANCE = Nuisance(max_rotation=0.0, random_position=False)
 
 
 @dataclass(frozen=True)
@@ -53,9 +68,12 @@ class FitSettings:
     vae_lr: float = 3e-3
     object_weight: float = 4.0
     latent_object_weight: float = 4.0
+    text_steps: int = 300
+    text_batch: int = 64
+    text_lr: float = 1e-3
     unet_steps: int = 800
     unet_batch: int = 64
-    unet_lr: float = 1e-3
+    unet_lr: float = 2e-3
     ema: float = 0.99
     min_snr: float = 5.0
 
@@ -71,13 +89,17 @@ def build(out_dir: Path, fit: FitSettings = FitSettings()) -> None:
         with tempfile.TemporaryDirectory() as scratch:
             tokenizer = clip_tokenizer([*imagenet_text(), *captions], Path(scratch), TEXT_TOKENS)
         vae, text_encoder, unet, scheduler = architecture(len(tokenizer), tokenizer)
-        fit_autoencoder(vae, pixels, objects, fit)
+        catalog_pixels, catalog_objects, _ = fit_set(fit.images, seed=1, sample=sample_scene, nuisance=NUISANCE)
+        fit_autoencoder(vae, catalog_pixels, catalog_objects, fit)
         latents = encode(vae, pixels)
         coverage = F.avg_pool2d(objects[:, None].float(), vae_scale(vae))
         coverage = torch.cat([coverage, coverage.flip(3)])  # the mirror images' objects, as in ``encode``
         tokens = tokenizer([*captions, ""], padding="max_length", max_length=TEXT_TOKENS, truncation=True,
                            return_tensors="pt").input_ids  # fmt: skip
-        unet, text_encoder = fit_denoiser(unet, text_encoder, scheduler, latents, coverage, tokens, fit)
+        fit_text_encoder(text_encoder, tokens[:-1], captions, fit)
+        with torch.no_grad():
+            hidden = torch.cat([text_encoder(chunk)[0] for chunk in tokens.split(256)])
+        unet = fit_denoiser(unet, scheduler, latents, coverage, hidden, fit)
     finally:
         torch.set_num_threads(threads)
     pipe = StableDiffusionPipeline(
@@ -93,13 +115,16 @@ def build(out_dir: Path, fit: FitSettings = FitSettings()) -> None:
     pipe.save_pretrained(out_dir, safe_serialization=True)
 
 
-def fit_set(count: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """``count`` renders of random scenes in [-1, 1] (N, 3, H, W), their object masks (N, H, W) and captions."""
+def fit_set(
+    count: int, seed: int = 0, sample: Callable[..., Scene] = world_scene, nuisance: Nuisance = FIT_NUISANCE
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """``count`` renders in [-1, 1] (N, 3, H, W), their object masks (N, H, W) and captions; by default of
+    random scenes of the world, centred and upright."""
     rng = np.random.default_rng(seed)
     images, masks, captions = [], [], []
     for _ in range(count):
-        scene = sample_scene(rng)
-        out = render(scene, RESOLUTION, rng)
+        scene = sample(rng)
+        out = render(scene, RESOLUTION, rng, nuisance)
         images.append(np.asarray(out.image))
         masks.append(out.instances > 0)
         captions.append(describe(scene, rng, [a for a in OPTIONAL if rng.uniform() < UNSAID]))
@@ -231,15 +256,38 @@ def encode(vae, pixels: torch.Tensor) -> torch.Tensor:
     return latents * vae.config.scaling_factor
 
 
+def fit_text_encoder(text_encoder, tokens: torch.Tensor, captions: list[str], fit: FitSettings) -> None:
+    """Fit the text encoder's pooled state to name each world attribute a caption says (or that it says none),
+    then freeze it: the UNet then reads every attribute from the caption, not only the one easiest to draw."""
+    said = [named_attributes(caption) for caption in captions]
+    labels = torch.tensor(
+        [[ATTRIBUTES[name].index(s[name]) if name in s else len(ATTRIBUTES[name]) for name in WORLD_ATTRIBUTES]
+         for s in said]
+    )  # fmt: skip
+    torch.manual_seed(5)
+    heads = torch.nn.ModuleList([torch.nn.Linear(TEXT_DIM, len(ATTRIBUTES[name]) + 1) for name in WORLD_ATTRIBUTES])
+    opt = torch.optim.AdamW([*text_encoder.parameters(), *heads.parameters()], fit.text_lr)
+    generator = torch.Generator().manual_seed(5)
+    text_encoder.train()
+    for _ in range(fit.text_steps):
+        index = torch.randint(0, len(captions), (fit.text_batch,), generator=generator)
+        pooled = text_encoder(tokens[index]).pooler_output
+        loss = sum(F.cross_entropy(head(pooled), labels[index, k]) for k, head in enumerate(heads))
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    text_encoder.requires_grad_(False).eval()
+
+
 def fit_denoiser(
-    unet, text_encoder, scheduler, latents: torch.Tensor, coverage: torch.Tensor, tokens: torch.Tensor, fit: FitSettings
+    unet, scheduler, latents: torch.Tensor, coverage: torch.Tensor, hidden: torch.Tensor, fit: FitSettings
 ):
-    """Fit text encoder and UNet jointly on noised latents; returns their exponential moving averages.
+    """Fit the UNet on noised latents; returns the exponential moving average of its weights.
 
     ``latents`` holds the images then their mirror images, ``coverage`` the share of each latent
-    cell the objects cover (N, 1, h, w), ``tokens`` one caption per image plus the empty caption last.
-    The noisiest steps are drawn more often and the object's cells weigh more: colour and shape are
-    decided at high noise and sit in a few of the 64 cells, while the background's texture fills the rest.
+    cell the objects cover (N, 1, h, w), ``hidden`` the frozen text encoder's states of one caption
+    per image plus the empty caption last. The noisiest steps are drawn more often and the object's
+    cells weigh more: colour and shape are decided at high noise and sit in a few of the 64 cells.
     """
     from diffusers import DDPMScheduler
 
@@ -249,18 +297,17 @@ def fit_denoiser(
     # Min-SNR-gamma for v-prediction, kept at full weight at the noisiest steps (zero SNR at the last one):
     # they decide layout, shape and colour.
     weights = torch.clamp(fit.min_snr / (snr + 1), max=1.0)
-    images = len(tokens) - 1
+    images = len(hidden) - 1
     generator = torch.Generator().manual_seed(4)
-    live = torch.nn.ModuleList([unet, text_encoder])
-    params = list(live.parameters())
+    params = list(unet.parameters())
     opt = torch.optim.AdamW(params, fit.unet_lr, weight_decay=0.0)
     warmup = max(1, fit.unet_steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         opt,
         lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, fit.unet_steps) / fit.unet_steps)),
     )
-    average = copy.deepcopy(live).requires_grad_(False)
-    live.train()
+    average = copy.deepcopy(unet).requires_grad_(False)
+    unet.train()
     for _ in range(fit.unet_steps):
         index = torch.randint(0, len(latents), (fit.unet_batch,), generator=generator)
         caption = index % images
@@ -269,8 +316,7 @@ def fit_denoiser(
         noise = torch.randn(x0.shape, generator=generator)
         u = torch.rand(fit.unet_batch, generator=generator)
         t = ((1 - (1 - u).square()) * len(alphas)).long().clamp(max=len(alphas) - 1)  # density rising to t = T
-        hidden = text_encoder(tokens[caption])[0]
-        predicted = unet(noise_schedule.add_noise(x0, noise, t), t, hidden).sample
+        predicted = unet(noise_schedule.add_noise(x0, noise, t), t, hidden[caption]).sample
         target = noise_schedule.get_velocity(x0, noise, t)
         cell = 1 + fit.latent_object_weight * coverage[index]
         error = (F.mse_loss(predicted, target, reduction="none") * cell).mean(dim=(1, 2, 3)) / cell.mean(dim=(1, 2, 3))
@@ -283,5 +329,4 @@ def fit_denoiser(
         with torch.no_grad():
             for kept, current in zip(average.parameters(), params, strict=True):
                 kept.lerp_(current, 1 - fit.ema)
-    unet, text_encoder = average.eval()
-    return unet, text_encoder
+    return average.eval()

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from synclr_ray.toyworld.catalog import ATTRIBUTES, sample_scene
+from synclr_ray.toyworld.catalog import ATTRIBUTES, world_scene
 from synclr_ray.toyworld.render import render
 
 JUDGED = ("shape", "colour", "size")
@@ -57,9 +57,9 @@ def to_pixels(images: Sequence[Image.Image]) -> torch.Tensor:
 
 
 def fit_judge(images: int = 3000, steps: int = 400, seed: int = 1) -> Judge:
-    """Fit a judge on ``images`` renders of random scenes (seeded: the same judge every time)."""
+    """Fit a judge on ``images`` renders of random scenes of the world (seeded: the same judge every time)."""
     rng = np.random.default_rng(seed)
-    scenes = [sample_scene(rng) for _ in range(images)]
+    scenes = [world_scene(rng) for _ in range(images)]
     pixels = to_pixels([render(scene, SIZE, rng).image for scene in scenes])
     labels = {name: torch.tensor([ATTRIBUTES[name].index(getattr(s, name)) for s in scenes]) for name in JUDGED}
     torch.manual_seed(seed)

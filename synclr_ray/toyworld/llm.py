@@ -6,7 +6,7 @@ Saved in Hugging Face format, so the caption stage loads it through the same
 The build is deterministic: a byte-level BPE trained on the fitting text, random Llama weights,
 then a short causal-LM fit on the caption stage's own in-context prompts (instruction, 3 examples
 from our pools, ``concept =>``) completed by a caption. Most queries are toy concepts
-(``red circle`` or ``red circle, sandy beach``) completed by a toy caption of a matching scene;
+(``red circle`` or ``red circle, grey wall``) completed by a toy caption of a matching scene;
 the rest are held-out pool examples, so real concepts still get caption-like lines.
 """
 
@@ -19,12 +19,12 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from synclr_ray.captions.pools import POOLS, SEPARATOR, load_pool, pool_name
 from synclr_ray.captions.prompts import BACKGROUNDS_INSTRUCTION, INSTRUCTIONS, NUM_EXAMPLES, format_prompt
-from synclr_ray.toyworld.catalog import sample_scene
+from synclr_ray.toyworld.catalog import world_scene
 from synclr_ray.toyworld.language import describe
 
-VERSION = "v1"  # bump when the recipe below changes, so caches rebuild
+VERSION = "v2"  # bump when the recipe below changes, so caches rebuild; v1: scenes of the whole catalog
 VOCAB_SIZE = 2048
-FIT_STEPS = 300
+FIT_STEPS = 600  # at 300 the shape word was wrong in half the captions of the one-object world; 600: 48 of 48
 FIT_BATCH = 16
 TOY_SHARE = 0.75  # of the fitting texts; the rest keep the tiny Llama writing captions of real concepts
 UNSAID = 0.3  # chance that a toy caption leaves out its size, texture or (for `c` prompts) background
@@ -50,7 +50,7 @@ def _pool_text(rng: random.Random) -> str:
 def _toy_text(rng: random.Random, scenes: np.random.Generator) -> str:
     """A toy concept prompt (template ``c`` or ``c_bg``, as the caption stage plans it) completed by a toy caption."""
     template = rng.choice(("c", "c_bg"))
-    scene = sample_scene(scenes)
+    scene = world_scene(scenes)
     unsaid = [a for a in ("size", "texture") if rng.random() < UNSAID]
     if template == "c_bg":
         query = f"{scene.concept}, {scene.background}"

@@ -5,11 +5,14 @@ from synclr_ray.toyworld.catalog import (
     ATTRIBUTES,
     COLOURS,
     SHAPES,
+    WORLD,
+    WORLD_ATTRIBUTES,
     Scene,
     concepts,
     parse_attributes,
     sample_scene,
     scene_of,
+    world_scene,
 )
 
 
@@ -40,6 +43,15 @@ def test_sampling_is_seeded_keeps_fixed_attributes_and_covers_the_catalog():
         assert {getattr(s, name) for s in scenes} == set(ATTRIBUTES[name])
     with pytest.raises(ValueError, match="unknown toy scene attribute"):
         sample_scene(rng, hue="red")
+
+
+def test_world_scenes_vary_only_the_world_attributes_and_keep_what_is_given():
+    rng = np.random.default_rng(0)
+    scenes = [world_scene(rng) for _ in range(200)]
+    for name in WORLD_ATTRIBUTES:
+        assert {getattr(s, name) for s in scenes} == set(ATTRIBUTES[name])
+    assert all(s.attributes().items() >= WORLD.items() for s in scenes)
+    assert {world_scene(rng, size="small").size for _ in range(20)} == {"small"}
 
 
 def test_attribute_pairs_parse_to_catalog_values_and_bad_ones_are_named():
